@@ -1,0 +1,139 @@
+"""`authgate`: serve both doors, administer users and keys. Errors are one line, never a trace."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import keys
+from .errors import AuthError
+from .runtime import open_core
+from .server import serve_forever
+from .settings import Settings
+
+
+def _settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting (--http-addr for AUTHGATE_HTTP_ADDR, ...); a flag beats its variable."""
+    group = parser.add_argument_group("settings (flag, or the AUTHGATE_* variable)")
+    for f in dataclasses.fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata['help']} [{f.metadata['env']}, default {f.default!s}]"
+        group.add_argument(flag, dest=f.name, default=None, metavar="VALUE", help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="authgate", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the REST and gRPC doors")
+    _settings_flags(serve)
+
+    users = commands.add_parser("users", help="manage users").add_subparsers(
+        dest="users_command", required=True
+    )
+    create = users.add_parser("create", help="create a user (password from a prompt or stdin)")
+    create.add_argument("--email", required=True)
+    create.add_argument("--staff", action="store_true", help="staff see every user")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    _settings_flags(create)
+    listing = users.add_parser("list", help="list every user")
+    _settings_flags(listing)
+    for name, help_text in (
+        ("deactivate", "refuse the user tokens"),
+        ("activate", "undo deactivate"),
+    ):
+        command = users.add_parser(name, help=help_text)
+        command.add_argument("--email", required=True)
+        _settings_flags(command)
+
+    rotate = commands.add_parser("keys", help="manage signing keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    _settings_flags(rotate.add_parser("rotate", help="add a new active signing key"))
+
+    _settings_flags(commands.add_parser("migrate", help="apply database migrations"))
+    return parser
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != first:
+        raise SystemExit("authgate: error: the passwords do not match")
+    return first
+
+
+async def _run_admin(args: argparse.Namespace, settings: Settings) -> None:
+    if args.command == "keys":
+        key_set = keys.rotate(settings.data_dir, settings.algorithm)
+        print(f"active signing key: {key_set.active_kid} ({key_set.active.algorithm})")
+        return
+    password = _read_password(args) if getattr(args, "users_command", "") == "create" else ""
+    async with open_core(settings) as core:
+        if args.command == "migrate":
+            print("database is up to date")
+        elif args.users_command == "create":
+            user = await core.create_user(args.email, password, is_staff=args.staff)
+            print(f"created {user.email} ({user.id}){' as staff' if user.is_staff else ''}")
+        elif args.users_command == "list":
+            page_token = ""
+            while True:
+                page = await core.list_all_users(page_token)
+                for user in page.users:
+                    flags = ",".join(
+                        name
+                        for name, on in (("staff", user.is_staff), ("inactive", not user.is_active))
+                        if on
+                    )
+                    print(f"{user.id}  {user.email}  {flags}".rstrip())
+                if not (page_token := page.next_page_token):
+                    break
+        else:
+            user = await core.set_active(args.email, args.users_command == "activate")
+            print(f"{user.email} is now {'active' if user.is_active else 'inactive'}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides: dict[str, Any] = {
+        f.name: getattr(args, f.name, None) for f in dataclasses.fields(Settings)
+    }
+    try:
+        settings = Settings.from_env(os.environ, **overrides)
+    except ValueError as error:
+        print(f"authgate: error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "serve":
+            asyncio.run(serve_forever(settings))
+        else:
+            asyncio.run(_run_admin(args, settings))
+    except AuthError as error:
+        fields = "; ".join(f"{k}: {' '.join(v)}" for k, v in sorted(error.field_errors.items()))
+        print(f"authgate: error: {fields or error.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except OSError as error:
+        print(f"authgate: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

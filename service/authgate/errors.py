@@ -1,0 +1,88 @@
+"""The one error type the core raises, and the table of reasons it can carry.
+
+Each door maps an AuthError once: the gRPC door to a status code with google.rpc.ErrorInfo,
+the REST door to an application/problem+json response (shared/DESIGN.md, "Errors").
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+
+class Code(enum.Enum):
+    """Canonical status codes (google.rpc.Code names); the doors map them to the wire."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    NOT_FOUND = "NOT_FOUND"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+class Reason(enum.Enum):
+    """Stable machine-readable reasons; the value is the REST body's `code`."""
+
+    INVALID_REQUEST = ("invalid_request", Code.INVALID_ARGUMENT)
+    NO_ACTIVE_ACCOUNT = ("no_active_account", Code.UNAUTHENTICATED)
+    NOT_AUTHENTICATED = ("not_authenticated", Code.UNAUTHENTICATED)
+    TOKEN_NOT_VALID = ("token_not_valid", Code.UNAUTHENTICATED)
+    PERMISSION_DENIED = ("permission_denied", Code.PERMISSION_DENIED)
+    ALREADY_EXISTS = ("already_exists", Code.ALREADY_EXISTS)
+    NOT_FOUND = ("not_found", Code.NOT_FOUND)
+    THROTTLED = ("throttled", Code.RESOURCE_EXHAUSTED)
+    UNAVAILABLE = ("unavailable", Code.UNAVAILABLE)
+
+    def __init__(self, slug: str, code: Code) -> None:
+        self.slug = slug
+        self.code = code
+
+
+class AuthError(Exception):
+    """A refusal the client can act on: a reason, a human detail and per-field messages."""
+
+    def __init__(
+        self,
+        reason: Reason,
+        detail: str,
+        field_errors: Mapping[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.field_errors: dict[str, list[str]] = dict(field_errors or {})
+
+    @property
+    def code(self) -> Code:
+        return self.reason.code
+
+    def __repr__(self) -> str:
+        return f"AuthError({self.reason.slug!r}, {self.detail!r})"
+
+
+def invalid_request(field_errors: Mapping[str, list[str]]) -> AuthError:
+    """A 400 / INVALID_ARGUMENT naming every offending field."""
+    fields = ", ".join(sorted(field_errors))
+    return AuthError(Reason.INVALID_REQUEST, f"Invalid fields: {fields}.", field_errors)
+
+
+def token_not_valid(detail: str = "Token is invalid or expired.") -> AuthError:
+    return AuthError(Reason.TOKEN_NOT_VALID, detail)
+
+
+# One message for every failed login, whatever the cause (shared/DESIGN.md: indistinguishable).
+NO_ACTIVE_ACCOUNT_DETAIL = "No active account found with the given credentials."
+
+
+def no_active_account() -> AuthError:
+    return AuthError(Reason.NO_ACTIVE_ACCOUNT, NO_ACTIVE_ACCOUNT_DETAIL)
+
+
+def not_authenticated() -> AuthError:
+    return AuthError(Reason.NOT_AUTHENTICATED, "Authentication credentials were not provided.")
+
+
+def unavailable() -> AuthError:
+    return AuthError(Reason.UNAVAILABLE, "The user store is unavailable; retry later.")

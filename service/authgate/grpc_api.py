@@ -1,0 +1,141 @@
+"""The gRPC door: parse the message, call the core, map the result or the AuthError."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from . import messages
+from .core import AuthCore
+from .errors import AuthError, not_authenticated
+from .grpc_errors import abort
+from .users import User
+from .v1 import auth_pb2, auth_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+# RPCs that need `authorization: Bearer <access token>` metadata (REST: `security` in the spec).
+PROTECTED_METHODS = frozenset({f"/{SERVICE_NAME}/ListUsers"})
+
+Reply = TypeVar("Reply")
+
+
+def _maps_errors(method: Callable[..., Awaitable[Reply]]) -> Callable[..., Awaitable[Reply]]:
+    """Turn AuthError into its status; an unexpected exception into INTERNAL, logged once."""
+
+    @functools.wraps(method)
+    async def wrapper(
+        self: Any, request: Any, context: grpc.aio.ServicerContext, *args: Any
+    ) -> Reply:
+        try:
+            return await method(self, request, context, *args)
+        except AuthError as error:
+            await abort(context, error)
+        except Exception:
+            log.exception("unhandled error in %s", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "Internal error.")
+            raise  # pragma: no cover - abort raises
+
+    return wrapper
+
+
+class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
+    def __init__(self, core: AuthCore) -> None:
+        self.core = core
+
+    @_maps_errors
+    async def IssueToken(
+        self, request: auth_pb2.IssueTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.IssueTokenResponse:
+        pair = await self.core.issue_token_pair(request.email, request.password)
+        return messages.issue_token_response(pair)
+
+    @_maps_errors
+    async def RefreshToken(
+        self, request: auth_pb2.RefreshTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.RefreshTokenResponse:
+        tokens = await self.core.refresh_access_token(request.refresh)
+        return messages.refresh_token_response(tokens)
+
+    @_maps_errors
+    async def ListUsers(  # type: ignore[override]  # the interceptor passes the caller
+        self, request: auth_pb2.ListUsersRequest, context: grpc.aio.ServicerContext, caller: User
+    ) -> auth_pb2.ListUsersResponse:
+        page = await self.core.list_visible_users(caller, request.page_size, request.page_token)
+        return messages.list_users_response(page)
+
+
+def bearer_token(metadata: Sequence[tuple[str, Any]] | None) -> str | None:
+    """The token of an `authorization: Bearer <token>` entry, or None when there is none."""
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
+    """Authenticates protected RPCs and hands the caller to the handler as an argument.
+
+    A protected handler takes `(request, context, caller)`, so it cannot be served without
+    this interceptor in front of it.
+    """
+
+    def __init__(self, core: AuthCore, protected: frozenset[str] = PROTECTED_METHODS) -> None:
+        self.core = core
+        self.protected = protected
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method not in self.protected:
+            return handler
+        token = bearer_token(handler_call_details.invocation_metadata)  # type: ignore[attr-defined]
+        behavior = handler.unary_unary
+        core = self.core
+
+        async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                if token is None:
+                    raise not_authenticated()
+                caller = await core.authenticate(token)
+            except AuthError as error:
+                await abort(context, error)
+            return await behavior(request, context, caller)
+
+        return grpc.unary_unary_rpc_method_handler(
+            authenticated,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def create_grpc_server(core: AuthCore, address: str) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server with AuthService, health and reflection; returns it and its port."""
+    server = grpc.aio.server(interceptors=[BearerAuthInterceptor(core)])
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(core), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind the gRPC door to {address}")
+    return server, port

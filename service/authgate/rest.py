@@ -1,0 +1,59 @@
+"""The REST door's handlers, named by `operationId` in openapi/authgate.yaml.
+
+Each parses the validated body, calls the core (from the app's lifespan state) and renders the
+authgate.v1 message with the protobuf JSON mapping. Errors are AuthErrors, rendered once by
+rest_problems.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connexion import request
+
+from . import messages
+from .core import AuthCore
+
+
+JSON = {"Content-Type": "application/json"}
+Reply = tuple[dict[str, Any], int, dict[str, str]]
+
+
+def _core() -> AuthCore:
+    core: AuthCore = request.state.core
+    return core
+
+
+async def bearer_info(token: str, request: Any) -> dict[str, Any]:
+    """x-bearerInfoFunc: the same check as the gRPC interceptor; the caller rides along."""
+    core: AuthCore = request.state.core
+    caller = await core.authenticate(token)
+    return {"sub": caller.id, "caller": caller}
+
+
+async def issue_token(body: dict[str, Any]) -> Reply:
+    pair = await _core().issue_token_pair(body["email"], body["password"])
+    return messages.to_json(messages.issue_token_response(pair)), 200, JSON
+
+
+async def refresh_token(body: dict[str, Any]) -> Reply:
+    tokens = await _core().refresh_access_token(body["refresh"])
+    return messages.to_json(messages.refresh_token_response(tokens)), 200, JSON
+
+
+async def list_users(
+    token_info: dict[str, Any],
+    pageSize: int = 0,
+    pageToken: str = "",
+) -> Reply:
+    page = await _core().list_visible_users(token_info["caller"], pageSize, pageToken)
+    return messages.to_json(messages.list_users_response(page)), 200, JSON
+
+
+async def healthz() -> Reply:
+    return {"status": "ok"}, 200, JSON
+
+
+async def readyz() -> Reply:
+    await _core().store.ping()  # AuthError(UNAVAILABLE) -> 503
+    return {"status": "ok"}, 200, JSON

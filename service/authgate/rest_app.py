@@ -1,0 +1,89 @@
+"""The REST door: a Connexion AsyncApp over openapi/authgate.yaml, wired to one AuthCore."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from connexion import AsyncApp
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import ProblemException
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.validators import VALIDATOR_MAP
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .core import AuthCore
+from .errors import AuthError
+from .rest_problems import auth_error_problem, http_error_problem, unexpected_error_problem
+from .rest_validation import FieldErrorsJSONBodyValidator, FieldErrorsParameterValidator
+
+
+def spec_path() -> Path:
+    return Path(str(resources.files("authgate") / "openapi" / "authgate.yaml"))
+
+
+class PayloadTooLarge(ProblemException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            status=413, title="Content Too Large", detail=f"Request body exceeds {limit} bytes."
+        )
+
+
+class BodySizeLimit:
+    """Refuses request bodies over `limit` bytes, declared or streamed, before parsing them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                raise PayloadTooLarge(self.limit)
+        received = 0
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise PayloadTooLarge(self.limit)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def create_rest_app(core: AuthCore, *, max_body_bytes: int = 65536) -> AsyncApp:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
+        # Handlers reach the core through request.state: no module-level state.
+        yield {"core": core}
+
+    validators = dict(VALIDATOR_MAP)
+    validators["parameter"] = FieldErrorsParameterValidator
+    validators["body"] = MediaTypeDict({"*/*json": FieldErrorsJSONBodyValidator})
+
+    app = AsyncApp(
+        "authgate",
+        lifespan=lifespan,
+        swagger_ui_options=SwaggerUIOptions(
+            swagger_ui_path="/api/v1/ui", spec_path="/api/v1/openapi.json"
+        ),
+    )
+    app.add_api(spec_path(), validator_map=validators, validate_responses=False)
+    app.add_middleware(
+        BodySizeLimit, position=MiddlewarePosition.BEFORE_ROUTING, limit=max_body_bytes
+    )
+    app.add_error_handler(AuthError, auth_error_problem)
+    app.add_error_handler(ProblemException, http_error_problem)
+    app.add_error_handler(HTTPException, http_error_problem)
+    app.add_error_handler(Exception, unexpected_error_problem)
+    return app

@@ -1,0 +1,102 @@
+"""RFC 9457 problem responses: the REST door's one table from errors to statuses."""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+from .errors import AuthError, Code, Reason
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+HTTP_STATUS = {
+    Code.INVALID_ARGUMENT: 400,
+    Code.UNAUTHENTICATED: 401,
+    Code.PERMISSION_DENIED: 403,
+    Code.NOT_FOUND: 404,
+    Code.ALREADY_EXISTS: 409,
+    Code.RESOURCE_EXHAUSTED: 429,
+    Code.UNAVAILABLE: 503,
+}
+
+# Errors the HTTP stack raises before the core is reached, by status.
+_HTTP_CODES = {
+    400: Reason.INVALID_REQUEST.slug,
+    401: Reason.NOT_AUTHENTICATED.slug,
+    403: Reason.PERMISSION_DENIED.slug,
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+REALM = 'Bearer realm="authgate"'
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> ConnexionResponse:
+    body: dict[str, object] = {
+        "type": f"urn:authgate:problem:{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = errors
+    headers = dict(headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", REALM)
+    return ConnexionResponse(
+        status_code=status,
+        body=json.dumps(body),
+        content_type=PROBLEM_JSON,
+        mimetype=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def auth_error_problem(_request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    assert isinstance(error, AuthError)
+    headers = {}
+    if error.reason is Reason.TOKEN_NOT_VALID:
+        # RFC 6750 §3: error="invalid_token" only when a token was presented and refused.
+        headers["WWW-Authenticate"] = f'{REALM}, error="invalid_token"'
+    return problem(
+        HTTP_STATUS[error.code],
+        error.reason.slug,
+        error.detail,
+        errors=error.field_errors,
+        headers=headers,
+    )
+
+
+def http_error_problem(_request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    """Errors from Connexion and Starlette (routing, security, validation) in our format."""
+    assert isinstance(error, HTTPException)
+    status = error.status_code
+    if status == 401:
+        # Connexion raises 401 here only when no usable Bearer credentials were sent.
+        return problem(
+            401, Reason.NOT_AUTHENTICATED.slug, "Authentication credentials were not provided."
+        )
+    code = _HTTP_CODES.get(status, "error")
+    detail = error.detail if isinstance(error.detail, str) else HTTPStatus(status).phrase
+    return problem(status, code, detail, headers=dict(error.headers or {}))
+
+
+def unexpected_error_problem(_request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    log.error("unhandled error", exc_info=error)
+    return problem(500, "internal", "Internal error.")

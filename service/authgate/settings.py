@@ -1,0 +1,130 @@
+"""Every setting in one frozen dataclass, read from AUTHGATE_* variables in one place.
+
+Each field names its variable and meaning; `authgate serve` turns the same table into flags
+(`--http-addr` for AUTHGATE_HTTP_ADDR, ...), and a flag overrides its variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
+
+
+def _setting(default: Any, env: str, help: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    http_addr: str = _setting(
+        "127.0.0.1:8000", "AUTHGATE_HTTP_ADDR", "REST door address (host:port; port 0 picks one)"
+    )
+    grpc_addr: str = _setting(
+        "127.0.0.1:50051", "AUTHGATE_GRPC_ADDR", "gRPC door address (host:port; port 0 picks one)"
+    )
+    data_dir: Path = _setting(Path("var"), "AUTHGATE_DATA_DIR", "SQLite file and generated keys")  # noqa: RUF009
+    database_url: str = _setting(
+        "", "AUTHGATE_DATABASE_URL", "database URL; empty means SQLite in the data directory"
+    )
+    redis_url: str = _setting(
+        "", "AUTHGATE_REDIS_URL", "Redis URL for shared counters; empty means in memory"
+    )
+    algorithm: str = _setting("EdDSA", "AUTHGATE_ALGORITHM", "EdDSA, ES256, RS256 or HS256")
+    access_token_lifetime: int = _setting(
+        300, "AUTHGATE_ACCESS_TOKEN_LIFETIME", "access token lifetime, seconds"
+    )
+    refresh_token_lifetime: int = _setting(
+        86400, "AUTHGATE_REFRESH_TOKEN_LIFETIME", "refresh token lifetime, seconds"
+    )
+    rotate_refresh_tokens: bool = _setting(
+        False, "AUTHGATE_ROTATE_REFRESH_TOKENS", "return a new refresh token on refresh"
+    )
+    rotation_grace_seconds: int = _setting(
+        0, "AUTHGATE_ROTATION_GRACE_SECONDS", "retry window for a spent refresh token, seconds"
+    )
+    issuer: str = _setting("authgate", "AUTHGATE_ISSUER", "the `iss` claim of issued tokens")
+    audience: str = _setting(
+        "", "AUTHGATE_AUDIENCE", "the `aud` claim, required on decode when set; empty: none"
+    )
+    bootstrap_email: str = _setting(
+        "", "AUTHGATE_BOOTSTRAP_EMAIL", "first staff user, created when the store is empty"
+    )
+    bootstrap_password: str = _setting(
+        "", "AUTHGATE_BOOTSTRAP_PASSWORD", "password of the bootstrap user"
+    )
+    max_body_bytes: int = _setting(
+        65536, "AUTHGATE_MAX_BODY_BYTES", "largest REST request body, bytes (413 beyond)"
+    )
+    workers: int = _setting(1, "AUTHGATE_WORKERS", "processes sharing the ports")
+    shutdown_grace_seconds: float = _setting(
+        10.0, "AUTHGATE_SHUTDOWN_GRACE_SECONDS", "how long SIGTERM waits for in-flight calls"
+    )
+    log_level: str = _setting("INFO", "AUTHGATE_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR")
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.algorithm not in ALGORITHMS:
+            problems.append(f"algorithm must be one of {', '.join(ALGORITHMS)}")
+        for name in ("access_token_lifetime", "refresh_token_lifetime", "max_body_bytes"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be positive")
+        if self.rotation_grace_seconds < 0:
+            problems.append("rotation_grace_seconds must not be negative")
+        if self.workers < 1:
+            problems.append("workers must be at least 1")
+        for name in ("http_addr", "grpc_addr"):
+            try:
+                split_address(getattr(self, name))
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'authgate.sqlite3'}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Build from AUTHGATE_* variables; `overrides` (flags) win over the environment."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if overrides.get(f.name) is not None:
+                values[f.name] = _convert(f, overrides[f.name])
+            elif f.metadata["env"] in environ:
+                values[f.name] = _convert(f, environ[f.metadata["env"]])
+        return cls(**values)
+
+
+def _convert(f: dataclasses.Field[Any], raw: Any) -> Any:
+    kind = type(f.default)
+    if not isinstance(raw, str):
+        return raw
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"{f.metadata['env']}: expected true or false, got {raw!r}")
+    if kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            raise ValueError(f"{f.metadata['env']}: expected a number, got {raw!r}") from None
+    if isinstance(f.default, Path):
+        return Path(raw)
+    return raw
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """'host:port' (or '[::1]:port') to (host, port)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected host:port, got {address!r}")
+    return host.strip("[]"), int(port)

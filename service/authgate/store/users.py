@@ -1,0 +1,185 @@
+"""UserStore: the only code that sees password hashes; they never leave this module."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from .. import passwords
+from ..errors import AuthError, Reason, unavailable
+from ..users import User, new_user_id, normalize_email
+from .schema import users
+
+# Every column but the hash: what a User is built from.
+_PUBLIC_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.is_active,
+    users.c.is_staff,
+    users.c.created_at,
+    users.c.last_login,
+)
+
+
+class UserStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def _connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection (a transaction when writing); database failures become AuthErrors."""
+        try:
+            if write:
+                async with self.engine.begin() as connection:
+                    yield connection
+            else:
+                async with self.engine.connect() as connection:
+                    yield connection
+        except exc.IntegrityError as error:
+            raise AuthError(
+                Reason.ALREADY_EXISTS, "A user with that email already exists."
+            ) from error
+        except (exc.OperationalError, exc.InterfaceError, exc.DBAPIError, OSError) as error:
+            raise unavailable() from error
+        except TimeoutError as error:
+            raise unavailable() from error
+
+    async def create_user(
+        self, email: str, password: str, *, is_staff: bool = False, is_active: bool = True
+    ) -> User:
+        password_hash = await passwords.hash_password(password)
+        user = User(
+            id=new_user_id(),
+            email=normalize_email(email),
+            is_active=is_active,
+            is_staff=is_staff,
+            created_at=datetime.now(UTC),
+            last_login=None,
+        )
+        async with self._connect(write=True) as connection:
+            await connection.execute(
+                users.insert().values(
+                    id=user.id,
+                    email=user.email,
+                    password_hash=password_hash,
+                    is_active=user.is_active,
+                    is_staff=user.is_staff,
+                    created_at=user.created_at,
+                    last_login=None,
+                )
+            )
+        return user
+
+    async def verify_credentials(self, email: str, password: str) -> User | None:
+        """The active user with this email and password, or None.
+
+        One argon2 verification runs whatever the outcome, so an unknown email, a wrong
+        password and an inactive user take the same time.
+        """
+        query = sa.select(*_PUBLIC_COLUMNS, users.c.password_hash).where(
+            users.c.email == normalize_email(email)
+        )
+        async with self._connect() as connection:
+            row = (await connection.execute(query)).first()
+        if row is None:
+            await passwords.verify_against_dummy(password)
+            return None
+        if not await passwords.verify_password(row.password_hash, password):
+            return None
+        if not row.is_active:
+            return None
+        if passwords.needs_rehash(row.password_hash):
+            await self._store_hash(row.id, await passwords.hash_password(password))
+        return _user(row)
+
+    async def _store_hash(self, user_id: str, password_hash: str) -> None:
+        async with self._connect(write=True) as connection:
+            await connection.execute(
+                users.update().where(users.c.id == user_id).values(password_hash=password_hash)
+            )
+
+    async def set_password(self, email: str, password: str) -> User | None:
+        password_hash = await passwords.hash_password(password)
+        async with self._connect(write=True) as connection:
+            row = (
+                await connection.execute(
+                    users.update()
+                    .where(users.c.email == normalize_email(email))
+                    .values(password_hash=password_hash)
+                    .returning(*_PUBLIC_COLUMNS)
+                )
+            ).first()
+        return None if row is None else _user(row)
+
+    async def get(self, user_id: str) -> User | None:
+        async with self._connect() as connection:
+            row = (
+                await connection.execute(sa.select(*_PUBLIC_COLUMNS).where(users.c.id == user_id))
+            ).first()
+        return None if row is None else _user(row)
+
+    async def page(self, *, after_id: str, limit: int, only_id: str | None = None) -> list[User]:
+        """Users ordered by id after `after_id` (keyset pagination: no OFFSET scans)."""
+        query = sa.select(*_PUBLIC_COLUMNS).order_by(users.c.id).limit(limit)
+        if after_id:
+            query = query.where(users.c.id > after_id)
+        if only_id is not None:
+            query = query.where(users.c.id == only_id)
+        async with self._connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_user(row) for row in rows]
+
+    async def set_active(self, email: str, active: bool) -> User | None:
+        async with self._connect(write=True) as connection:
+            row = (
+                await connection.execute(
+                    users.update()
+                    .where(users.c.email == normalize_email(email))
+                    .values(is_active=active)
+                    .returning(*_PUBLIC_COLUMNS)
+                )
+            ).first()
+        return None if row is None else _user(row)
+
+    async def record_login(self, user_id: str, when: datetime) -> None:
+        async with self._connect(write=True) as connection:
+            await connection.execute(
+                users.update().where(users.c.id == user_id).values(last_login=when)
+            )
+
+    async def count(self) -> int:
+        async with self._connect() as connection:
+            return int(
+                (
+                    await connection.execute(sa.select(sa.func.count()).select_from(users))
+                ).scalar_one()
+            )
+
+    async def ping(self) -> None:
+        """Raise AuthError(UNAVAILABLE) unless the database answers."""
+        async with self._connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every value we store is UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row.id,
+        email=row.email,
+        is_active=bool(row.is_active),
+        is_staff=bool(row.is_staff),
+        created_at=_utc(row.created_at),  # type: ignore[arg-type]
+        last_login=_utc(row.last_login),
+    )

@@ -1,0 +1,127 @@
+"""JWT access and refresh tokens (shared/DESIGN.md, "Tokens"), signed and checked with PyJWT.
+
+Access and refresh tokens differ only in `token_type`, lifetime and the `typ` header, as in
+simplejwt. PyJWT's exceptions become AuthError here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from .errors import token_not_valid
+from .keys import KeySet
+
+# RFC 8725 §3.1 asks for a bound on what we parse; a real token of ours is well under 1 KiB.
+MAX_TOKEN_LENGTH = 8192
+REQUIRED_CLAIMS = ("exp", "iat", "jti", "sub", "token_type")
+
+
+class TokenType(enum.Enum):
+    ACCESS = "access"
+    REFRESH = "refresh"
+
+    @property
+    def header_typ(self) -> str:
+        # RFC 9068 §2.1: access tokens are typed "at+jwt".
+        return "at+jwt" if self is TokenType.ACCESS else "JWT"
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """The claims of a token that passed every check."""
+
+    user_id: str
+    token_type: TokenType
+    jti: str
+    issued_at: int
+    expires_at: int
+
+
+class TokenCodec:
+    def __init__(
+        self,
+        keys: KeySet,
+        *,
+        issuer: str,
+        audience: str = "",
+        access_lifetime: int = 300,
+        refresh_lifetime: int = 86400,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.lifetimes = {TokenType.ACCESS: access_lifetime, TokenType.REFRESH: refresh_lifetime}
+        self.clock = clock
+        self._jwt = jwt.PyJWT()
+
+    def encode(self, user_id: str, token_type: TokenType) -> str:
+        now = int(self.clock())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": user_id,
+            "user_id": user_id,  # for clients written for simplejwt
+            "token_type": token_type.value,
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+            "exp": now + self.lifetimes[token_type],
+        }
+        if self.audience:
+            claims["aud"] = self.audience
+        key = self.keys.active
+        return self._jwt.encode(
+            claims,
+            key.signing_key,
+            algorithm=key.algorithm,
+            headers={"kid": key.kid, "typ": token_type.header_typ},
+        )
+
+    def decode(self, token: str, expected: TokenType) -> TokenClaims:
+        """Verify signature, issuer, audience, expiry and type; raise AuthError otherwise."""
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise token_not_valid("Token is too long.")
+        try:
+            header = jwt.get_unverified_header(token)
+            kid = header.get("kid")
+            key = self.keys.by_kid(kid) if isinstance(kid, str) else None
+            if key is None:
+                raise token_not_valid("Token is signed by an unknown key.")
+            payload = self._jwt.decode(
+                token,
+                key.verifying_key,
+                algorithms=[key.algorithm],  # from our key, never from the token
+                issuer=self.issuer,
+                audience=self.audience or None,
+                options={
+                    "require": list(REQUIRED_CLAIMS),
+                    "verify_aud": bool(self.audience),
+                    # Time is checked below against the injectable clock.
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
+            )
+        except jwt.InvalidTokenError as exc:
+            raise token_not_valid() from exc
+        return self._check_claims(header, payload, expected)
+
+    def _check_claims(
+        self, header: dict[str, Any], payload: dict[str, Any], expected: TokenType
+    ) -> TokenClaims:
+        if payload.get("token_type") != expected.value or header.get("typ") != expected.header_typ:
+            raise token_not_valid("Token has wrong type.")
+        exp, iat, sub, jti = payload["exp"], payload["iat"], payload["sub"], payload["jti"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (exp, iat)):
+            raise token_not_valid()
+        if not (isinstance(sub, str) and sub and isinstance(jti, str) and jti):
+            raise token_not_valid()
+        if exp <= self.clock():
+            raise token_not_valid("Token is expired.")
+        return TokenClaims(sub, expected, jti, iat, exp)

@@ -1,0 +1,67 @@
+"""The user as the core sees it, and the rules for emails and passwords."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from . import passwords
+
+MAX_EMAIL_LENGTH = 254  # RFC 5321 §4.5.3.1.3, the longest usable forward-path
+# Deliberately loose: one @, something on each side, a dot in the domain, no white space.
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True)
+class User:
+    """A user account. There is deliberately no password hash here (it stays in the store)."""
+
+    id: str
+    email: str
+    is_active: bool
+    is_staff: bool
+    created_at: datetime
+    last_login: datetime | None
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: tuple[User, ...]
+    next_page_token: str
+
+
+def normalize_email(email: str) -> str:
+    """Emails are unique regardless of case and surrounding white space."""
+    return email.strip().lower()
+
+
+def new_user_id() -> str:
+    """A ULID-style id: 48-bit milliseconds then 80 random bits, Crockford base32.
+
+    Time-ordered, so keyset pagination on the primary key lists users by creation.
+    """
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    return "".join(alphabet[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def new_account_problems(email: str, password: str) -> dict[str, list[str]]:
+    """What is wrong with the email and password of an account about to be created."""
+    problems: dict[str, list[str]] = {}
+    normalized = normalize_email(email)
+    if len(normalized) > MAX_EMAIL_LENGTH:
+        problems["email"] = [f"Ensure this field has no more than {MAX_EMAIL_LENGTH} characters."]
+    elif not _EMAIL_SHAPE.fullmatch(normalized):
+        problems["email"] = ["Enter a valid email address."]
+    if len(password) < passwords.MIN_LENGTH:
+        problems["password"] = [
+            f"Ensure this field has at least {passwords.MIN_LENGTH} characters."
+        ]
+    elif len(password) > passwords.MAX_LENGTH:
+        problems["password"] = [
+            f"Ensure this field has no more than {passwords.MAX_LENGTH} characters."
+        ]
+    return problems
