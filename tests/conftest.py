@@ -1,0 +1,103 @@
+"""Fixtures shared by the integration tests: one real server, both doors, real users."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from doors import GrpcDoor, RestDoor
+from servers import ServerProcess
+
+from authgate import keys
+from authgate.store import UserStore, create_engine
+from authgate.tokens import TokenCodec
+from authgate.users import User
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-password-1"
+PASSWORD = "correct horse battery"
+_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data_dir = tmp_path_factory.mktemp("authgate-data")
+    process = ServerProcess(
+        data_dir,
+        {"AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL, "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD},
+    ).start()
+    yield process
+    assert process.stop() == 0, process.log
+
+
+@pytest.fixture(scope="session")
+def rest_door(server: ServerProcess) -> Iterator[RestDoor]:
+    door = RestDoor(server.http_url)
+    yield door
+    door.close()
+
+
+@pytest.fixture(scope="session")
+def grpc_door(server: ServerProcess) -> Iterator[GrpcDoor]:
+    door = GrpcDoor(server.grpc_target)
+    yield door
+    door.close()
+
+
+@pytest.fixture(params=["rest", "grpc"])
+def door(request: pytest.FixtureRequest) -> RestDoor | GrpcDoor:
+    """Each scenario runs once through each front door."""
+    return request.getfixturevalue(f"{request.param}_door")
+
+
+def _database_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'authgate.sqlite3'}"
+
+
+async def _with_store(data_dir: Path, action: Callable[[UserStore], object]) -> object:
+    engine = create_engine(_database_url(data_dir))
+    try:
+        return await action(UserStore(engine))  # type: ignore[misc]
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def make_user(server: ServerProcess) -> Callable[..., User]:
+    """Create a user straight in the server's store (a fresh email each call)."""
+
+    def make(*, staff: bool = False, active: bool = True, email: str | None = None) -> User:
+        email = email or f"user{next(_numbers)}-{id(server)}@example.com"
+        return asyncio.run(
+            _with_store(
+                server.data_dir,
+                lambda store: store.create_user(email, PASSWORD, is_staff=staff, is_active=active),
+            )
+        )  # type: ignore[return-value]
+
+    return make
+
+
+@pytest.fixture
+def set_active(server: ServerProcess) -> Callable[[str, bool], None]:
+    def change(email: str, active: bool) -> None:
+        asyncio.run(_with_store(server.data_dir, lambda store: store.set_active(email, active)))
+
+    return change
+
+
+@pytest.fixture
+def server_codec(server: ServerProcess) -> Callable[..., TokenCodec]:
+    """A TokenCodec holding the server's own keys, with any clock: real, validly signed tokens."""
+
+    def codec(clock: Callable[[], float] | None = None, **options: object) -> TokenCodec:
+        key_set = keys.read_key_file(server.data_dir / keys.KEY_FILE_NAME)
+        kwargs: dict[str, object] = {"issuer": "authgate", **options}
+        if clock is not None:
+            kwargs["clock"] = clock
+        return TokenCodec(key_set, **kwargs)  # type: ignore[arg-type]
+
+    return codec

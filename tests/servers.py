@@ -1,0 +1,80 @@
+"""Start the real `authgate serve` on ephemeral ports and find its addresses in its log."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+_REST = re.compile(r"rest listening on (http://\S+)")
+_GRPC = re.compile(r"grpc listening on (\S+)")
+
+
+class ServerProcess:
+    """One `authgate serve` process; its stderr is collected for the test to read."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.env = {
+            **os.environ,
+            "AUTHGATE_DATA_DIR": str(data_dir),
+            "AUTHGATE_HTTP_ADDR": "127.0.0.1:0",
+            "AUTHGATE_GRPC_ADDR": "127.0.0.1:0",
+            **(env or {}),
+        }
+        self.lines: list[str] = []
+        self.http_url = ""
+        self.grpc_target = ""
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "authgate", "serve"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._collector = threading.Thread(target=self._collect, daemon=True)
+        self._collector.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"authgate serve exited early:\n{self.log}")
+            log = self.log
+            rest, grpc = _REST.search(log), _GRPC.search(log)
+            if rest and grpc:
+                self.http_url, self.grpc_target = rest.group(1), grpc.group(1)
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"authgate serve did not report its addresses:\n{self.log}")
+
+    def _collect(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._collector.join(timeout=5)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        return self.process.returncode
