@@ -8,13 +8,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from doors import GrpcDoor, RestDoor
-from servers import ServerProcess
 
 from authgate import keys
 from authgate.store import UserStore, create_engine
 from authgate.tokens import TokenCodec
 from authgate.users import User
+
+from doors import GrpcDoor, RestDoor
+from servers import ServerProcess
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin-password-1"

@@ -8,10 +8,11 @@ import time
 
 import jwt
 import pytest
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD
-from doors import Outcome
 
 from authgate.tokens import TokenType
+
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD
+from doors import Outcome
 
 # The documented mapping (shared/DESIGN.md, "Errors"): reason -> (HTTP status, gRPC code).
 STATUS = {

@@ -121,21 +121,35 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-def create_grpc_server(core: AuthCore, address: str) -> tuple[grpc.aio.Server, int]:
-    """A grpc.aio server with AuthService, health and reflection; returns it and its port."""
+class GrpcDoor:
+    """The running gRPC server with its health status, so shutdown can announce itself."""
+
+    def __init__(self, server: grpc.aio.Server, port: int, health: health.aio.HealthServicer):
+        self.server = server
+        self.port = port
+        self.health = health
+
+    async def stop(self, grace: float) -> None:
+        # Tell health-checking load balancers first, then drain in-flight calls.
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+async def start_grpc_door(core: AuthCore, address: str) -> GrpcDoor:
+    """Start AuthService with health and reflection on `address` (port 0 picks one)."""
     server = grpc.aio.server(interceptors=[BearerAuthInterceptor(core)])
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(core), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     reflection.enable_server_reflection(
-        (
-            SERVICE_NAME,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
+        (SERVICE_NAME, health_name, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot bind the gRPC door to {address}")
-    return server, port
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as error:  # grpc reports a failed bind this way
+        raise OSError(f"cannot bind the gRPC door to {address}: {error}") from error
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return GrpcDoor(server, port, health_servicer)

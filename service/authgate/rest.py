@@ -14,7 +14,6 @@ from connexion import request
 from . import messages
 from .core import AuthCore
 
-
 JSON = {"Content-Type": "application/json"}
 Reply = tuple[dict[str, Any], int, dict[str, str]]
 

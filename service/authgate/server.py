@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from .grpc_api import create_grpc_server
+from .grpc_api import start_grpc_door
 from .rest_app import create_rest_app
 from .runtime import open_core
 from .settings import Settings, split_address
@@ -47,7 +47,6 @@ def _display(host: str, port: int) -> str:
 async def serve_forever(settings: Settings) -> None:
     """Serve both doors until SIGTERM or SIGINT, then drain in-flight calls and return."""
     async with open_core(settings) as core:
-        grpc_server, grpc_port = create_grpc_server(core, settings.grpc_addr)
         rest_socket = bind_socket(settings.http_addr)
         rest_host, rest_port = rest_socket.getsockname()[:2]
         rest_server = _RestServer(
@@ -60,14 +59,14 @@ async def serve_forever(settings: Settings) -> None:
                 timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
             )
         )
-        await grpc_server.start()
+        grpc_door = await start_grpc_door(core, settings.grpc_addr)
         rest_task = asyncio.create_task(rest_server.serve(sockets=[rest_socket]))
         # uvicorn exposes no start event; its `started` flag flips once it accepts.
         while not rest_server.started and not rest_task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         grpc_host = split_address(settings.grpc_addr)[0]
         log.info("rest listening on http://%s", _display(rest_host, rest_port))
-        log.info("grpc listening on %s", _display(grpc_host, grpc_port))
+        log.info("grpc listening on %s", _display(grpc_host, grpc_door.port))
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -77,7 +76,7 @@ async def serve_forever(settings: Settings) -> None:
         await asyncio.wait({rest_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         log.info("shutting down: draining in-flight requests")
         rest_server.should_exit = True
-        await asyncio.gather(grpc_server.stop(settings.shutdown_grace_seconds), rest_task)
+        await asyncio.gather(grpc_door.stop(settings.shutdown_grace_seconds), rest_task)
         stop_task.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -122,6 +122,11 @@ class TokenCodec:
             raise token_not_valid()
         if not (isinstance(sub, str) and sub and isinstance(jti, str) and jti):
             raise token_not_valid()
-        if exp <= self.clock():
+        now = self.clock()
+        if exp <= now:
             raise token_not_valid("Token is expired.")
+        # RFC 7519 §4.1.5: not before `nbf`; and no token of ours is issued in the future.
+        nbf = payload.get("nbf", iat)
+        if not isinstance(nbf, int) or isinstance(nbf, bool) or nbf > now or iat > now + 60:
+            raise token_not_valid("Token is not yet valid.")
         return TokenClaims(sub, expected, jti, iat, exp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,14 +39,29 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def new_user_id() -> str:
-    """A ULID-style id: 48-bit milliseconds then 80 random bits, Crockford base32.
+class _MonotonicUlid:
+    """ULID-style ids: 48-bit milliseconds then 80 random bits, Crockford base32.
 
-    Time-ordered, so keyset pagination on the primary key lists users by creation.
+    Within one millisecond the random part is incremented (the ULID spec's monotonic mode), so
+    ids from one process sort in creation order and keyset pages list users by creation.
     """
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    return "".join(alphabet[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+    _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def __call__(self) -> str:
+        with self._lock:
+            value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+            if value <= self._last:
+                value = self._last + 1
+            self._last = value
+        return "".join(self._ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+new_user_id = _MonotonicUlid()
 
 
 def new_account_problems(email: str, password: str) -> dict[str, list[str]]:

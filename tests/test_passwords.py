@@ -1,0 +1,106 @@
+"""argon2id hashing at OWASP's parameters (m=19 MiB, t=2, p=1)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from argon2 import PasswordHasher, Type
+
+from authgate import passwords
+
+PASSWORD = "correct horse battery"
+
+
+def hash_of(password: str) -> str:
+    return asyncio.run(passwords.hash_password(password))
+
+
+def verify(password_hash: str, password: str) -> bool:
+    return asyncio.run(passwords.verify_password(password_hash, password))
+
+
+def phc_parts(password_hash: str) -> dict[str, str]:
+    """`$argon2id$v=19$m=19456,t=2,p=1$salt$hash` as {variant, v, m, t, p, salt, hash}."""
+    empty, variant, version, params, salt, digest = password_hash.split("$")
+    assert empty == ""
+    parts = dict(pair.split("=") for pair in params.split(","))
+    return {"variant": variant, **dict([version.split("=")]), **parts, "salt": salt, "hash": digest}
+
+
+def test_hash_is_argon2id_with_owasp_parameters() -> None:
+    parts = phc_parts(hash_of(PASSWORD))
+
+    assert parts["variant"] == "argon2id"
+    assert parts["v"] == "19"
+    assert (parts["m"], parts["t"], parts["p"]) == ("19456", "2", "1")
+
+
+def test_hash_does_not_contain_the_password() -> None:
+    assert PASSWORD not in hash_of(PASSWORD)
+
+
+def test_same_password_hashes_differently_each_time() -> None:
+    first, second = hash_of(PASSWORD), hash_of(PASSWORD)
+
+    assert first != second
+    assert phc_parts(first)["salt"] != phc_parts(second)["salt"]
+
+
+def test_right_password_verifies() -> None:
+    assert verify(hash_of(PASSWORD), PASSWORD) is True
+
+
+@pytest.mark.parametrize(
+    "wrong", ["", "correct horse batter", "Correct horse battery", " " + PASSWORD]
+)
+def test_wrong_password_does_not_verify(wrong: str) -> None:
+    assert verify(hash_of(PASSWORD), wrong) is False
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "",
+        "not a hash",
+        "$argon2id$",
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$",
+        "$argon2id$v=19$m=abc,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+        "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+        "pbkdf2_sha256$600000$salt$hash",
+    ],
+)
+def test_garbage_hash_verifies_false_without_raising(garbage: str) -> None:
+    assert verify(garbage, PASSWORD) is False
+
+
+def test_verify_against_dummy_completes() -> None:
+    assert asyncio.run(passwords.verify_against_dummy(PASSWORD)) is None
+
+
+def test_our_hash_does_not_need_rehash() -> None:
+    assert passwords.needs_rehash(hash_of(PASSWORD)) is False
+
+
+@pytest.mark.parametrize(
+    "hasher",
+    [
+        PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1, type=Type.ID),
+        PasswordHasher(time_cost=2, memory_cost=19456, parallelism=2, type=Type.ID),
+        PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.I),
+    ],
+    ids=["weaker", "other-parallelism", "argon2i"],
+)
+def test_hash_with_other_parameters_needs_rehash(hasher: PasswordHasher) -> None:
+    assert passwords.needs_rehash(hasher.hash(PASSWORD)) is True
+
+
+def test_hash_with_other_parameters_still_verifies() -> None:
+    # Old hashes keep working until the next login rehashes them.
+    old = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+
+    assert verify(old, PASSWORD) is True
+
+
+def test_garbage_hash_needs_rehash() -> None:
+    assert passwords.needs_rehash("not a hash") is True

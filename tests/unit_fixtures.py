@@ -1,0 +1,179 @@
+"""Small shared helpers for the unit tests: keys, a settable clock, tokens by hand, a temp store.
+
+A plain module (not conftest.py): tests import what they use.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from authgate.core import AuthCore
+from authgate.keys import Key, KeySet
+from authgate.store import UserStore, create_engine, migrate
+from authgate.store.schema import users
+from authgate.tokens import TokenCodec
+from authgate.users import new_user_id
+
+ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
+ISSUER = "authgate"
+KEY_CREATED_AT = 1_700_000_000
+NOW = 1_750_000_000
+PASSWORD = "correct horse battery"
+
+
+class Clock:
+    """A clock the test sets by hand, injected where the code takes `clock`."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@functools.cache
+def key_for(algorithm: str) -> Key:
+    """One generated key per algorithm for the whole run (RSA generation is slow)."""
+    return Key.generate(algorithm, KEY_CREATED_AT)
+
+
+@functools.cache
+def other_key_for(algorithm: str) -> Key:
+    """A second, unrelated key: what an attacker could sign with."""
+    return Key.generate(algorithm, KEY_CREATED_AT)
+
+
+def key_set_for(algorithm: str) -> KeySet:
+    key = key_for(algorithm)
+    return KeySet((key,), key.kid)
+
+
+def make_codec(
+    algorithm: str = "EdDSA", *, clock: Clock | None = None, audience: str = ""
+) -> TokenCodec:
+    return TokenCodec(
+        key_set_for(algorithm),
+        issuer=ISSUER,
+        audience=audience,
+        access_lifetime=300,
+        refresh_lifetime=86400,
+        clock=clock or Clock(),
+    )
+
+
+# Tokens by hand.
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def b64url_json(value: Any) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+
+def b64url_decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def good_claims(token_type: str = "access", **changes: Any) -> dict[str, Any]:
+    """Claims that pass every check at NOW; `changes` set (or, with None, drop) claims."""
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": "01USER",
+        "user_id": "01USER",
+        "token_type": token_type,
+        "jti": "0123456789abcdef",
+        "iat": NOW,
+        "exp": NOW + 300,
+    }
+    for name, value in changes.items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return claims
+
+
+def header_for(key: Key, typ: str = "at+jwt", **extra: Any) -> dict[str, Any]:
+    return {"alg": key.algorithm, "kid": key.kid, "typ": typ, **extra}
+
+
+def sign_by_hand(header: dict[str, Any], claims: dict[str, Any], key: Key) -> str:
+    """A JWS with exactly this header (PyJWT's encode would validate or add fields)."""
+    signing_input = f"{b64url_json(header)}.{b64url_json(claims)}"
+    algorithm = jwt.get_algorithm_by_name(header["alg"])
+    signature = algorithm.sign(signing_input.encode(), algorithm.prepare_key(key.signing_key))
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def sign(claims: dict[str, Any], key: Key, typ: str = "at+jwt") -> str:
+    """A token signed by `key` with its kid, as ours are, carrying `claims`."""
+    return sign_by_hand(header_for(key, typ), claims, key)
+
+
+# A store on a temporary SQLite file.
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'x.sqlite3'}"
+
+
+@asynccontextmanager
+async def open_engine(url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def open_store(data_dir: Path) -> AsyncIterator[UserStore]:
+    """A migrated UserStore; the engine is disposed on exit (call inside asyncio.run)."""
+    async with open_engine(sqlite_url(data_dir)) as engine:
+        await migrate(engine)
+        yield UserStore(engine)
+
+
+@asynccontextmanager
+async def open_core(data_dir: Path) -> AsyncIterator[AuthCore]:
+    """An AuthCore over a real store and a real TokenCodec on the wall clock."""
+    async with open_store(data_dir) as store:
+        yield AuthCore(store, TokenCodec(key_set_for("EdDSA"), issuer=ISSUER))
+
+
+async def insert_users(engine: AsyncEngine, count: int) -> list[str]:
+    """Insert `count` users directly (no argon2: the hash is a placeholder); their ids, sorted."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "id": new_user_id(),
+            "email": f"bulk{n}@example.com",
+            "password_hash": "not-a-hash",
+            "is_active": True,
+            "is_staff": False,
+            "created_at": now,
+            "last_login": None,
+        }
+        for n in range(count)
+    ]
+    async with engine.begin() as connection:
+        await connection.execute(users.insert(), rows)
+    return sorted(row["id"] for row in rows)
+
+
+async def delete_user(engine: AsyncEngine, user_id: str) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(sa.delete(users).where(users.c.id == user_id))
