@@ -20,7 +20,7 @@ node_modules/.installed: package.json package-lock.json
 
 # The google/api protos come from the installed googleapis-common-protos wheel.
 build/proto-include/google/api/annotations.proto: $(BIN)/.installed
-	$(BIN)/python -c 'import sys; sys.path.insert(0, "proto"); import generate_stubs; generate_stubs.copy_google_api_protos()'
+	$(BIN)/python proto/generate_stubs.py --include-only
 
 ## run: install everything and serve both doors (REST :8000, gRPC :50051) on SQLite in ./var
 run: $(BIN)/.installed

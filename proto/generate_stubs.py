@@ -1,6 +1,7 @@
 """Generate the Python gRPC stubs from proto/ with the pinned grpcio-tools.
 
 Usage: python proto/generate_stubs.py [OUT_DIR]   (default: service/)
+       python proto/generate_stubs.py --include-only   (only lay out build/proto-include)
 
 The google/api protos are not in the repo: they are copied from the installed
 googleapis-common-protos wheel into build/proto-include, which protoc and buf include.
@@ -57,6 +58,9 @@ def generate(out_dir: Path) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--include-only"]:
+        copy_google_api_protos()
+        return
     out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "service"
     if out_dir.resolve() == (ROOT / "service").resolve():
         shutil.rmtree(ROOT / "service" / "authgate" / "v1", ignore_errors=True)

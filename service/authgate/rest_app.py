@@ -35,7 +35,11 @@ class PayloadTooLarge(ProblemException):
 
 
 class BodySizeLimit:
-    """Refuses request bodies over `limit` bytes, declared or streamed, before parsing them."""
+    """Refuses request bodies over `limit` bytes, declared or streamed, before parsing them.
+
+    A chunked body (no Content-Length) is read here, up to the limit, and handed on with its
+    length declared: Connexion's validators take a missing Content-Length for an empty body.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -45,9 +49,23 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+        headers = dict(scope.get("headers", ()))
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.limit:
                 raise PayloadTooLarge(self.limit)
+            await self.app(scope, self._limited(receive), send)
+        elif b"transfer-encoding" in headers:
+            body = await self._read_all(receive)
+            scope = {
+                **scope,
+                "headers": [*scope["headers"], (b"content-length", b"%d" % len(body))],
+            }
+            await self.app(scope, _replay(body, receive), send)
+        else:
+            await self.app(scope, receive, send)
+
+    def _limited(self, receive: Receive) -> Receive:
         received = 0
 
         async def limited_receive() -> Any:
@@ -58,7 +76,33 @@ class BodySizeLimit:
                 raise PayloadTooLarge(self.limit)
             return message
 
-        await self.app(scope, limited_receive, send)
+        return limited_receive
+
+    async def _read_all(self, receive: Receive) -> bytes:
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                raise PayloadTooLarge(self.limit)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay_receive() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay_receive
 
 
 def create_rest_app(core: AuthCore, *, max_body_bytes: int = 65536) -> AsyncApp:

@@ -11,6 +11,7 @@ from typing import Any
 
 from connexion.validators import JSONRequestBodyValidator, ParameterValidator
 from jsonschema import ValidationError
+from starlette.datastructures import Headers
 
 from .errors import invalid_request
 
@@ -58,6 +59,11 @@ class FieldErrorsJSONBodyValidator(JSONRequestBodyValidator):
             return json.loads(raw.decode(self._encoding))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
             raise invalid_request({"body": [f"JSON parse error: {error}"]}) from error
+
+    async def wrap_receive(self, receive: Any, *, scope: Any) -> Any:
+        if self._required and not int(Headers(scope=scope).get("content-length", 0) or 0):
+            raise invalid_request({"body": ["Request body must not be empty."]})
+        return await super().wrap_receive(receive, scope=scope)
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if body is None:

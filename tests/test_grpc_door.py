@@ -1,0 +1,105 @@
+"""What only the gRPC door has: status details, metadata parsing, health and reflection."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+
+from authgate.v1 import auth_pb2, auth_pb2_grpc
+
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+
+@pytest.fixture(scope="module")
+def channel(server):
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        yield channel
+
+
+@pytest.fixture(scope="module")
+def stub(channel):
+    return auth_pb2_grpc.AuthServiceStub(channel)
+
+
+def _error(call, *args, **kwargs) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as caught:
+        call(*args, timeout=10, **kwargs)
+    return caught.value
+
+
+def _details(error: grpc.RpcError, kind):
+    status = rpc_status.from_call(error)
+    found = []
+    for detail in status.details:
+        if detail.Is(kind.DESCRIPTOR):
+            message = kind()
+            detail.Unpack(message)
+            found.append(message)
+    return found
+
+
+def test_errors_carry_error_info_with_reason_and_domain(stub):
+    error = _error(stub.IssueToken, auth_pb2.IssueTokenRequest(email=ADMIN_EMAIL, password="nope"))
+    assert error.code() is grpc.StatusCode.UNAUTHENTICATED
+    [info] = _details(error, error_details_pb2.ErrorInfo)
+    assert (info.reason, info.domain) == ("NO_ACTIVE_ACCOUNT", "authgate")
+
+
+def test_invalid_argument_lists_field_violations(stub):
+    error = _error(stub.IssueToken, auth_pb2.IssueTokenRequest())
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    [bad_request] = _details(error, error_details_pb2.BadRequest)
+    assert {v.field for v in bad_request.field_violations} == {"email", "password"}
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        [],
+        [("authorization", "Basic abc")],
+        [("authorization", "Bearer ")],
+        [("authorization", "token")],
+    ],
+)
+def test_missing_or_non_bearer_metadata_is_unauthenticated(stub, metadata):
+    error = _error(stub.ListUsers, auth_pb2.ListUsersRequest(), metadata=metadata)
+    assert error.code() is grpc.StatusCode.UNAUTHENTICATED
+    [info] = _details(error, error_details_pb2.ErrorInfo)
+    assert info.reason == "NOT_AUTHENTICATED"
+
+
+def test_bearer_scheme_in_metadata_is_case_insensitive(stub):
+    access = stub.IssueToken(
+        auth_pb2.IssueTokenRequest(email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
+    ).access
+    reply = stub.ListUsers(
+        auth_pb2.ListUsersRequest(), metadata=[("authorization", f"BEARER {access}")]
+    )
+    assert reply.users
+
+
+def test_unprotected_rpcs_ignore_a_bad_authorization_header(stub):
+    reply = stub.IssueToken(
+        auth_pb2.IssueTokenRequest(email=ADMIN_EMAIL, password=ADMIN_PASSWORD),
+        metadata=[("authorization", "Bearer garbage")],
+    )
+    assert reply.access
+
+
+@pytest.mark.parametrize("service", ["", "authgate.v1.AuthService"])
+def test_health_reports_serving(channel, service):
+    health = health_pb2_grpc.HealthStub(channel)
+    reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_auth_service(channel):
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    [reply] = list(reflection.ServerReflectionInfo(iter([request]), timeout=10))
+    names = {service.name for service in reply.list_services_response.service}
+    assert {"authgate.v1.AuthService", "grpc.health.v1.Health"} <= names
