@@ -18,7 +18,7 @@ from doors import GrpcDoor, RestDoor
 from servers import ServerProcess
 
 ADMIN_EMAIL = "admin@example.com"
-ADMIN_PASSWORD = "admin-password-1"
+ADMIN_PASSWORD = "change-me-please"  # the README's guide uses it too
 PASSWORD = "correct horse battery"
 _numbers = itertools.count()
 

@@ -23,6 +23,8 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per setting (--http-addr for AUTHGATE_HTTP_ADDR, ...); a flag beats its variable."""
     group = parser.add_argument_group("settings (flag, or the AUTHGATE_* variable)")
     for f in dataclasses.fields(Settings):
+        if not f.metadata["flag"]:
+            continue
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{f.metadata['help']} [{f.metadata['env']}, default {f.default!s}]"
         group.add_argument(flag, dest=f.name, default=None, metavar="VALUE", help=help_text)

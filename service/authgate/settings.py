@@ -15,8 +15,8 @@ from typing import Any
 ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
 
 
-def _setting(default: Any, env: str, help: str) -> Any:
-    return field(default=default, metadata={"env": env, "help": help})
+def _setting(default: Any, env: str, help: str, *, flag: bool = True) -> Any:
+    return field(default=default, metadata={"env": env, "help": help, "flag": flag})
 
 
 @dataclass(frozen=True)
@@ -31,21 +31,12 @@ class Settings:
     database_url: str = _setting(
         "", "AUTHGATE_DATABASE_URL", "database URL; empty means SQLite in the data directory"
     )
-    redis_url: str = _setting(
-        "", "AUTHGATE_REDIS_URL", "Redis URL for shared counters; empty means in memory"
-    )
     algorithm: str = _setting("EdDSA", "AUTHGATE_ALGORITHM", "EdDSA, ES256, RS256 or HS256")
     access_token_lifetime: int = _setting(
         300, "AUTHGATE_ACCESS_TOKEN_LIFETIME", "access token lifetime, seconds"
     )
     refresh_token_lifetime: int = _setting(
         86400, "AUTHGATE_REFRESH_TOKEN_LIFETIME", "refresh token lifetime, seconds"
-    )
-    rotate_refresh_tokens: bool = _setting(
-        False, "AUTHGATE_ROTATE_REFRESH_TOKENS", "return a new refresh token on refresh"
-    )
-    rotation_grace_seconds: int = _setting(
-        0, "AUTHGATE_ROTATION_GRACE_SECONDS", "retry window for a spent refresh token, seconds"
     )
     issuer: str = _setting("authgate", "AUTHGATE_ISSUER", "the `iss` claim of issued tokens")
     audience: str = _setting(
@@ -54,13 +45,13 @@ class Settings:
     bootstrap_email: str = _setting(
         "", "AUTHGATE_BOOTSTRAP_EMAIL", "first staff user, created when the store is empty"
     )
+    # Environment only: a flag would show the password in the process list.
     bootstrap_password: str = _setting(
-        "", "AUTHGATE_BOOTSTRAP_PASSWORD", "password of the bootstrap user"
+        "", "AUTHGATE_BOOTSTRAP_PASSWORD", "password of the bootstrap user", flag=False
     )
     max_body_bytes: int = _setting(
         65536, "AUTHGATE_MAX_BODY_BYTES", "largest REST request body, bytes (413 beyond)"
     )
-    workers: int = _setting(1, "AUTHGATE_WORKERS", "processes sharing the ports")
     shutdown_grace_seconds: float = _setting(
         10.0, "AUTHGATE_SHUTDOWN_GRACE_SECONDS", "how long SIGTERM waits for in-flight calls"
     )
@@ -73,10 +64,6 @@ class Settings:
         for name in ("access_token_lifetime", "refresh_token_lifetime", "max_body_bytes"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
-        if self.rotation_grace_seconds < 0:
-            problems.append("rotation_grace_seconds must not be negative")
-        if self.workers < 1:
-            problems.append("workers must be at least 1")
         for name in ("http_addr", "grpc_addr"):
             try:
                 split_address(getattr(self, name))
@@ -105,13 +92,6 @@ def _convert(f: dataclasses.Field[Any], raw: Any) -> Any:
     kind = type(f.default)
     if not isinstance(raw, str):
         return raw
-    if kind is bool:
-        lowered = raw.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off", ""):
-            return False
-        raise ValueError(f"{f.metadata['env']}: expected true or false, got {raw!r}")
     if kind in (int, float):
         try:
             return kind(raw)
