@@ -41,8 +41,8 @@ proto-lint: node_modules/.installed build/proto-include/google/api/annotations.p
 
 ## lint: ruff and buf
 lint: $(BIN)/.installed proto-lint
-	$(BIN)/ruff check service tests proto bench
-	$(BIN)/ruff format --check service tests proto bench
+	$(BIN)/ruff check service tests proto $(wildcard bench)
+	$(BIN)/ruff format --check service tests proto $(wildcard bench)
 
 clean:
 	rm -rf $(VENV) node_modules build

@@ -103,3 +103,23 @@ def test_reflection_lists_the_auth_service(channel):
     [reply] = list(reflection.ServerReflectionInfo(iter([request]), timeout=10))
     names = {service.name for service in reply.list_services_response.service}
     assert {"authgate.v1.AuthService", "grpc.health.v1.Health"} <= names
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"\x0a\x02\xff\xfe", b"\xff\xff\xff", b"\x0a\x10short"],
+    ids=["non-utf8-string", "garbage", "truncated"],
+)
+def test_unparseable_request_bytes_are_invalid_argument(channel, payload):
+    raw_call = channel.unary_unary(
+        "/authgate.v1.AuthService/IssueToken",
+        request_serializer=None,
+        response_deserializer=None,
+    )
+    error = _error(raw_call, payload)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_nul_in_credentials_is_invalid_argument(stub):
+    error = _error(stub.IssueToken, auth_pb2.IssueTokenRequest(email="a\x00@b.c", password="x"))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT

@@ -117,6 +117,8 @@ def _required_text(fields: dict[str, tuple[str, int | None]]) -> dict[str, list[
             problems[name] = ["This field may not be blank."]
         elif max_length is not None and len(value) > max_length:
             problems[name] = [f"Ensure this field has no more than {max_length} characters."]
+        elif "\x00" in value:
+            problems[name] = ["This field may not contain NUL characters."]
     return problems
 
 

@@ -8,12 +8,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from . import messages
 from .core import AuthCore
-from .errors import AuthError, not_authenticated
+from .errors import AuthError, invalid_request, not_authenticated
 from .grpc_errors import abort
 from .users import User
 from .v1 import auth_pb2, auth_pb2_grpc
@@ -82,8 +83,24 @@ def bearer_token(metadata: Sequence[tuple[str, Any]] | None) -> str | None:
     return None
 
 
-class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticates protected RPCs and hands the caller to the handler as an argument.
+class _Unparseable:
+    """Stands in for a request whose bytes are not a valid message."""
+
+
+def _lenient(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    # grpc answers INTERNAL when a deserializer raises; a client's bad bytes are its own error.
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except DecodeError:
+            return _Unparseable()
+
+    return parse
+
+
+class AuthServiceInterceptor(grpc.aio.ServerInterceptor):
+    """Guards every AuthService RPC: unparseable requests get INVALID_ARGUMENT, and protected
+    RPCs are authenticated, with the caller handed to the handler as an argument.
 
     A protected handler takes `(request, context, caller)`, so it cannot be served without
     this interceptor in front of it.
@@ -99,14 +116,20 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method not in self.protected:
+        method = handler_call_details.method
+        if handler is None or not method.startswith(f"/{SERVICE_NAME}/"):
             return handler
+        protected = method in self.protected
         token = bearer_token(handler_call_details.invocation_metadata)  # type: ignore[attr-defined]
         behavior = handler.unary_unary
         core = self.core
 
-        async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
+                if isinstance(request, _Unparseable):
+                    raise invalid_request({"request": ["Not a valid protobuf message."]})
+                if not protected:
+                    return await behavior(request, context)
                 if token is None:
                     raise not_authenticated()
                 caller = await core.authenticate(token)
@@ -115,8 +138,8 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
             return await behavior(request, context, caller)
 
         return grpc.unary_unary_rpc_method_handler(
-            authenticated,
-            request_deserializer=handler.request_deserializer,
+            guarded,
+            request_deserializer=_lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
@@ -137,7 +160,7 @@ class GrpcDoor:
 
 async def start_grpc_door(core: AuthCore, address: str) -> GrpcDoor:
     """Start AuthService with health and reflection on `address` (port 0 picks one)."""
-    server = grpc.aio.server(interceptors=[BearerAuthInterceptor(core)])
+    server = grpc.aio.server(interceptors=[AuthServiceInterceptor(core)])
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(core), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

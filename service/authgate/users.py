@@ -12,8 +12,9 @@ from datetime import datetime
 from . import passwords
 
 MAX_EMAIL_LENGTH = 254  # RFC 5321 §4.5.3.1.3, the longest usable forward-path
-# Deliberately loose: one @, something on each side, a dot in the domain, no white space.
-_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# Deliberately loose: one @, something on each side, a dot in the domain, no white space
+# and no control characters (PostgreSQL refuses NUL in text).
+_EMAIL_SHAPE = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
 
 
 @dataclass(frozen=True)
