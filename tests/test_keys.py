@@ -130,7 +130,7 @@ def test_token_signed_before_an_algorithm_change_still_decodes(tmp_path: Path) -
 def test_rotate_adds_a_new_active_key(tmp_path: Path) -> None:
     before = keys.load_or_create(tmp_path, "EdDSA", now=T0)
 
-    after = keys.rotate(tmp_path, "EdDSA", now=T0 + 60)
+    after = keys.rotate(tmp_path, "EdDSA", retire_after=86400, now=T0 + 60)
 
     assert after.active_kid != before.active_kid
     assert after.active.algorithm == "EdDSA"
@@ -140,7 +140,7 @@ def test_rotate_adds_a_new_active_key(tmp_path: Path) -> None:
 
 def test_rotation_is_what_the_next_start_loads(tmp_path: Path) -> None:
     keys.load_or_create(tmp_path, "EdDSA", now=T0)
-    rotated = keys.rotate(tmp_path, "EdDSA", now=T0 + 60)
+    rotated = keys.rotate(tmp_path, "EdDSA", retire_after=86400, now=T0 + 60)
 
     assert keys.load_or_create(tmp_path, "EdDSA").active_kid == rotated.active_kid
 
@@ -148,7 +148,7 @@ def test_rotation_is_what_the_next_start_loads(tmp_path: Path) -> None:
 def test_rotated_key_file_stays_readable_by_owner_only(tmp_path: Path) -> None:
     keys.load_or_create(tmp_path, "EdDSA", now=T0)
 
-    keys.rotate(tmp_path, "EdDSA", now=T0 + 60)
+    keys.rotate(tmp_path, "EdDSA", retire_after=86400, now=T0 + 60)
 
     assert stat.S_IMODE(os.stat(key_file(tmp_path)).st_mode) == 0o600
 
@@ -157,14 +157,14 @@ def test_rotated_key_file_stays_readable_by_owner_only(tmp_path: Path) -> None:
 def test_token_signed_before_rotation_still_decodes_after(tmp_path: Path, algorithm: str) -> None:
     token = codec_for(keys.load_or_create(tmp_path, algorithm)).encode("01USER", TokenType.ACCESS)
 
-    after = codec_for(keys.rotate(tmp_path, algorithm))
+    after = codec_for(keys.rotate(tmp_path, algorithm, retire_after=86400))
 
     assert after.decode(token, TokenType.ACCESS).user_id == "01USER"
 
 
 def test_tokens_after_rotation_are_signed_by_the_new_key(tmp_path: Path) -> None:
     keys.load_or_create(tmp_path, "EdDSA")
-    rotated = keys.rotate(tmp_path, "EdDSA")
+    rotated = keys.rotate(tmp_path, "EdDSA", retire_after=86400)
     token = codec_for(rotated).encode("01USER", TokenType.ACCESS)
 
     only_new = keys.KeySet((rotated.active,), rotated.active_kid)
@@ -174,7 +174,7 @@ def test_tokens_after_rotation_are_signed_by_the_new_key(tmp_path: Path) -> None
 
 def test_key_file_is_json_listing_every_key_and_the_active_one(tmp_path: Path) -> None:
     keys.load_or_create(tmp_path, "EdDSA", now=T0)
-    key_set = keys.rotate(tmp_path, "ES256", now=T0 + 60)
+    key_set = keys.rotate(tmp_path, "ES256", retire_after=86400, now=T0 + 60)
 
     document = key_file_document(tmp_path)
 
@@ -195,7 +195,7 @@ def test_key_file_holds_keys_only_for_the_algorithms_used(tmp_path: Path) -> Non
 
 def test_key_file_leaves_no_temporary_file_behind(tmp_path: Path) -> None:
     keys.load_or_create(tmp_path, "EdDSA", now=T0)
-    keys.rotate(tmp_path, "EdDSA", now=T0 + 60)
+    keys.rotate(tmp_path, "EdDSA", retire_after=86400, now=T0 + 60)
 
     assert sorted(path.name for path in tmp_path.iterdir()) == [keys.KEY_FILE_NAME]
 
@@ -203,3 +203,36 @@ def test_key_file_leaves_no_temporary_file_behind(tmp_path: Path) -> None:
 def test_unknown_algorithm_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="XX"):
         keys.load_or_create(tmp_path, "XX")
+
+
+def test_rotation_retires_keys_whose_tokens_have_all_expired(tmp_path: Path) -> None:
+    first = keys.load_or_create(tmp_path, "EdDSA", now=T0)
+    second = keys.rotate(tmp_path, "EdDSA", retire_after=100, now=T0 + 10)
+    third = keys.rotate(tmp_path, "EdDSA", retire_after=100, now=T0 + 200)
+
+    assert second.by_kid(first.active_kid) is not None  # deactivated at T0+10, still verifying
+    assert third.by_kid(first.active_kid) is None  # its last token expired by T0+110
+    assert third.by_kid(second.active_kid) is not None
+
+
+def test_jwks_lists_public_keys_active_first_and_never_a_secret(tmp_path: Path) -> None:
+    keys.load_or_create(tmp_path, "EdDSA", now=T0)
+    rotated = keys.rotate(tmp_path, "ES256", retire_after=100, now=T0 + 10)
+
+    jwks = rotated.jwks()
+
+    assert jwks[0]["kid"] == rotated.active_kid
+    assert {jwk["kty"] for jwk in jwks} == {"OKP", "EC"}
+    assert all("d" not in jwk for jwk in jwks)  # no private part
+    assert keys.KeySet((keys.Key.generate("HS256", T0),), rotated.active_kid).jwks() == []
+
+
+def test_key_ring_follows_the_key_file(tmp_path: Path) -> None:
+    key_set = keys.load_or_create(tmp_path, "EdDSA", now=T0)
+    ring = keys.KeyRing(tmp_path / keys.KEY_FILE_NAME, key_set, check_every=0)
+
+    rotated = keys.rotate(tmp_path, "EdDSA", retire_after=100, now=T0 + 10)
+    os.utime(tmp_path / keys.KEY_FILE_NAME, (T0 + 20, T0 + 20))  # a distinct mtime
+
+    assert ring.active.kid == rotated.active_kid
+    assert ring.by_kid(key_set.active_kid) is not None

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from authgate.core import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, AuthCore
+from authgate.admin import Administration
 from authgate.errors import NO_ACTIVE_ACCOUNT_DETAIL, AuthError, Reason
+from authgate.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from authgate.store import UserStore, create_engine, migrate
 from authgate.tokens import TokenType
 from authgate.users import User
@@ -273,16 +274,16 @@ def test_ping_of_unreachable_postgresql_is_unavailable() -> None:
 # AuthCore over the real store.
 
 
-async def staff_and_member(core: AuthCore) -> tuple[User, User]:
-    staff = await core.create_user("boss@example.com", PASSWORD, is_staff=True)
-    member = await core.create_user("ada@example.com", PASSWORD)
+async def staff_and_member(admin: Administration) -> tuple[User, User]:
+    staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
+    member = await admin.create_user("ada@example.com", PASSWORD)
     return staff, member
 
 
 def test_staff_sees_every_user(tmp_path: Path) -> None:
     async def scenario() -> tuple[list[str], list[str]]:
-        async with open_core(tmp_path) as core:
-            staff, member = await staff_and_member(core)
+        async with open_core(tmp_path) as (core, admin):
+            staff, member = await staff_and_member(admin)
             page = await core.list_visible_users(staff, 0, "")
             return sorted([staff.id, member.id]), [user.id for user in page.users]
 
@@ -293,8 +294,8 @@ def test_staff_sees_every_user(tmp_path: Path) -> None:
 
 def test_non_staff_sees_only_themselves(tmp_path: Path) -> None:
     async def scenario() -> tuple[str, list[str], str]:
-        async with open_core(tmp_path) as core:
-            _, member = await staff_and_member(core)
+        async with open_core(tmp_path) as (core, admin):
+            _, member = await staff_and_member(admin)
             page = await core.list_visible_users(member, 0, "")
             return member.id, [user.id for user in page.users], page.next_page_token
 
@@ -306,8 +307,8 @@ def test_non_staff_sees_only_themselves(tmp_path: Path) -> None:
 
 def test_page_size_zero_means_the_default_of_fifty(tmp_path: Path) -> None:
     async def scenario() -> tuple[int, str]:
-        async with open_core(tmp_path) as core:
-            staff = await core.create_user("boss@example.com", PASSWORD, is_staff=True)
+        async with open_core(tmp_path) as (core, admin):
+            staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
             await insert_users(core.store.engine, DEFAULT_PAGE_SIZE + 5)
             page = await core.list_visible_users(staff, 0, "")
             return len(page.users), page.next_page_token
@@ -320,8 +321,8 @@ def test_page_size_zero_means_the_default_of_fifty(tmp_path: Path) -> None:
 
 def test_page_size_over_the_maximum_is_clamped_to_a_thousand(tmp_path: Path) -> None:
     async def scenario() -> tuple[int, str]:
-        async with open_core(tmp_path) as core:
-            staff = await core.create_user("boss@example.com", PASSWORD, is_staff=True)
+        async with open_core(tmp_path) as (core, admin):
+            staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
             await insert_users(core.store.engine, MAX_PAGE_SIZE + 5)
             page = await core.list_visible_users(staff, 5000, "")
             return len(page.users), page.next_page_token
@@ -334,8 +335,8 @@ def test_page_size_over_the_maximum_is_clamped_to_a_thousand(tmp_path: Path) -> 
 
 def test_page_tokens_walk_every_user_once_and_end_empty(tmp_path: Path) -> None:
     async def scenario() -> tuple[list[str], list[list[str]], list[str]]:
-        async with open_core(tmp_path) as core:
-            staff = await core.create_user("boss@example.com", PASSWORD, is_staff=True)
+        async with open_core(tmp_path) as (core, admin):
+            staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
             ids = sorted([staff.id, *await insert_users(core.store.engine, 4)])
             pages: list[list[str]] = []
             tokens: list[str] = []
@@ -358,8 +359,8 @@ def test_page_tokens_walk_every_user_once_and_end_empty(tmp_path: Path) -> None:
 
 def test_last_full_page_has_an_empty_next_page_token(tmp_path: Path) -> None:
     async def scenario() -> list[int]:
-        async with open_core(tmp_path) as core:
-            staff = await core.create_user("boss@example.com", PASSWORD, is_staff=True)
+        async with open_core(tmp_path) as (core, admin):
+            staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
             await insert_users(core.store.engine, 3)
             first = await core.list_visible_users(staff, 2, "")
             second = await core.list_visible_users(staff, 2, first.next_page_token)
@@ -377,8 +378,8 @@ def assert_invalid_field(error: AuthError, field: str) -> None:
 @pytest.mark.parametrize("page_size", [-1, -1000])
 def test_negative_page_size_is_an_invalid_request(tmp_path: Path, page_size: int) -> None:
     async def scenario() -> None:
-        async with open_core(tmp_path) as core:
-            staff = await core.create_user("boss@example.com", PASSWORD, is_staff=True)
+        async with open_core(tmp_path) as (core, admin):
+            staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
             await core.list_visible_users(staff, page_size, "")
 
     with pytest.raises(AuthError) as caught:
@@ -406,8 +407,8 @@ def b64(raw: bytes) -> str:
 )
 def test_malformed_page_token_is_an_invalid_request(tmp_path: Path, page_token: str) -> None:
     async def scenario() -> None:
-        async with open_core(tmp_path) as core:
-            staff = await core.create_user("boss@example.com", PASSWORD, is_staff=True)
+        async with open_core(tmp_path) as (core, admin):
+            staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
             await core.list_visible_users(staff, 10, page_token)
 
     with pytest.raises(AuthError) as caught:
@@ -430,8 +431,8 @@ def test_blank_login_fields_are_an_invalid_request_naming_them(
     tmp_path: Path, email: str, password: str, fields: set[str]
 ) -> None:
     async def scenario() -> None:
-        async with open_core(tmp_path) as core:
-            await core.create_user("ada@example.com", PASSWORD)
+        async with open_core(tmp_path) as (core, admin):
+            await admin.create_user("ada@example.com", PASSWORD)
             await core.issue_token_pair(email, password)
 
     with pytest.raises(AuthError) as caught:
@@ -443,8 +444,8 @@ def test_blank_login_fields_are_an_invalid_request_naming_them(
 
 def test_right_credentials_issue_a_working_token_pair(tmp_path: Path) -> None:
     async def scenario() -> tuple[str, str, str]:
-        async with open_core(tmp_path) as core:
-            user = await core.create_user("ada@example.com", PASSWORD)
+        async with open_core(tmp_path) as (core, admin):
+            user = await admin.create_user("ada@example.com", PASSWORD)
             pair = await core.issue_token_pair("ada@example.com", PASSWORD)
             authenticated = await core.authenticate(pair.access)
             refreshed = await core.refresh_access_token(pair.refresh)
@@ -458,8 +459,8 @@ def test_right_credentials_issue_a_working_token_pair(tmp_path: Path) -> None:
 
 def test_login_records_last_login(tmp_path: Path) -> None:
     async def scenario() -> User | None:
-        async with open_core(tmp_path) as core:
-            user = await core.create_user("ada@example.com", PASSWORD)
+        async with open_core(tmp_path) as (core, admin):
+            user = await admin.create_user("ada@example.com", PASSWORD)
             await core.issue_token_pair("ada@example.com", PASSWORD)
             return await core.store.get(user.id)
 
@@ -472,10 +473,10 @@ def test_login_records_last_login(tmp_path: Path) -> None:
 
 def login_error(tmp_path: Path, email: str, password: str, *, active: bool = True) -> AuthError:
     async def scenario() -> None:
-        async with open_core(tmp_path) as core:
-            await core.create_user("ada@example.com", PASSWORD)
+        async with open_core(tmp_path) as (core, admin):
+            await admin.create_user("ada@example.com", PASSWORD)
             if not active:
-                await core.set_active("ada@example.com", False)
+                await admin.set_active("ada@example.com", False)
             await core.issue_token_pair(email, password)
 
     with pytest.raises(AuthError) as caught:
@@ -512,10 +513,10 @@ def test_inactive_user_fails_exactly_like_a_wrong_password(tmp_path: Path) -> No
 
 def test_refresh_for_a_deactivated_user_is_refused(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with open_core(tmp_path) as core:
-            await core.create_user("ada@example.com", PASSWORD)
+        async with open_core(tmp_path) as (core, admin):
+            await admin.create_user("ada@example.com", PASSWORD)
             pair = await core.issue_token_pair("ada@example.com", PASSWORD)
-            await core.set_active("ada@example.com", False)
+            await admin.set_active("ada@example.com", False)
             await core.refresh_access_token(pair.refresh)
 
     with pytest.raises(AuthError) as caught:
@@ -526,8 +527,8 @@ def test_refresh_for_a_deactivated_user_is_refused(tmp_path: Path) -> None:
 
 def test_refresh_for_a_deleted_user_is_refused(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with open_core(tmp_path) as core:
-            user = await core.create_user("ada@example.com", PASSWORD)
+        async with open_core(tmp_path) as (core, admin):
+            user = await admin.create_user("ada@example.com", PASSWORD)
             pair = await core.issue_token_pair("ada@example.com", PASSWORD)
             await delete_user(core.store.engine, user.id)
             await core.refresh_access_token(pair.refresh)
@@ -540,10 +541,10 @@ def test_refresh_for_a_deleted_user_is_refused(tmp_path: Path) -> None:
 
 def test_access_token_for_a_deactivated_user_is_refused(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with open_core(tmp_path) as core:
-            await core.create_user("ada@example.com", PASSWORD)
+        async with open_core(tmp_path) as (core, admin):
+            await admin.create_user("ada@example.com", PASSWORD)
             pair = await core.issue_token_pair("ada@example.com", PASSWORD)
-            await core.set_active("ada@example.com", False)
+            await admin.set_active("ada@example.com", False)
             await core.authenticate(pair.access)
 
     with pytest.raises(AuthError) as caught:
@@ -554,8 +555,8 @@ def test_access_token_for_a_deactivated_user_is_refused(tmp_path: Path) -> None:
 
 def test_access_token_is_refused_for_refresh(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with open_core(tmp_path) as core:
-            await core.create_user("ada@example.com", PASSWORD)
+        async with open_core(tmp_path) as (core, admin):
+            await admin.create_user("ada@example.com", PASSWORD)
             pair = await core.issue_token_pair("ada@example.com", PASSWORD)
             await core.refresh_access_token(pair.access)
 
@@ -567,8 +568,8 @@ def test_access_token_is_refused_for_refresh(tmp_path: Path) -> None:
 
 def test_refresh_returns_only_an_access_token_without_rotation(tmp_path: Path) -> None:
     async def scenario() -> tuple[str, str | None]:
-        async with open_core(tmp_path) as core:
-            await core.create_user("ada@example.com", PASSWORD)
+        async with open_core(tmp_path) as (core, admin):
+            await admin.create_user("ada@example.com", PASSWORD)
             pair = await core.issue_token_pair("ada@example.com", PASSWORD)
             refreshed = await core.refresh_access_token(pair.refresh)
             claims = core.tokens.decode(refreshed.access, TokenType.ACCESS)
@@ -604,8 +605,8 @@ def test_create_user_rejects_bad_email_or_password_by_field(
     tmp_path: Path, email: str, password: str, field: str
 ) -> None:
     async def scenario() -> None:
-        async with open_core(tmp_path) as core:
-            await core.create_user(email, password)
+        async with open_core(tmp_path) as (_core, admin):
+            await admin.create_user(email, password)
 
     with pytest.raises(AuthError) as caught:
         asyncio.run(scenario())
@@ -618,8 +619,8 @@ def test_create_user_accepts_a_254_char_email_and_an_8_char_password(tmp_path: P
     email = "a" * 242 + "@example.com"
 
     async def scenario() -> User:
-        async with open_core(tmp_path) as core:
-            return await core.create_user(email, "12345678")
+        async with open_core(tmp_path) as (_core, admin):
+            return await admin.create_user(email, "12345678")
 
     assert len(email) == 254
     assert asyncio.run(scenario()).email == email

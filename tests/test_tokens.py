@@ -32,7 +32,8 @@ from unit_fixtures import (
     sign_by_hand,
 )
 
-EXPECTED_CLAIMS = {"iss", "sub", "user_id", "token_type", "jti", "iat", "exp"}
+# DESIGN.md's claims, plus `ver`: the user's token version, bumped to revoke all (issue 4).
+EXPECTED_CLAIMS = {"iss", "sub", "user_id", "token_type", "jti", "iat", "exp", "ver"}
 
 
 def assert_refused(codec: TokenCodec, token: str, expected: TokenType = TokenType.ACCESS) -> None:

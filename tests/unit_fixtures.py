@@ -18,10 +18,12 @@ import jwt
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from authgate.admin import Administration
 from authgate.core import AuthCore
 from authgate.keys import Key, KeySet
-from authgate.store import UserStore, create_engine, migrate
+from authgate.store import RefreshTokenRegistry, UserStore, create_engine, migrate
 from authgate.store.schema import users
+from authgate.throttle import LoginThrottle
 from authgate.tokens import TokenCodec
 from authgate.users import new_user_id
 
@@ -148,10 +150,14 @@ async def open_store(data_dir: Path) -> AsyncIterator[UserStore]:
 
 
 @asynccontextmanager
-async def open_core(data_dir: Path) -> AsyncIterator[AuthCore]:
-    """An AuthCore over a real store and a real TokenCodec on the wall clock."""
+async def open_core(data_dir: Path) -> AsyncIterator[tuple[AuthCore, Administration]]:
+    """An AuthCore (and the operator's actions) over a real store, a real TokenCodec on the
+    wall clock and an in-memory login throttle."""
     async with open_store(data_dir) as store:
-        yield AuthCore(store, TokenCodec(key_set_for("EdDSA"), issuer=ISSUER))
+        registry = RefreshTokenRegistry(store.engine)
+        throttle = LoginThrottle("", "10/minute", "100/minute")
+        tokens = TokenCodec(key_set_for("EdDSA"), issuer=ISSUER)
+        yield AuthCore(store, tokens, registry, throttle), Administration(store, registry)
 
 
 async def insert_users(engine: AsyncEngine, count: int) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import keys
 from .errors import AuthError
-from .runtime import open_core
+from .runtime import open_runtime
 from .server import serve_forever
 from .settings import Settings
 
@@ -77,15 +77,19 @@ def _read_password(args: argparse.Namespace) -> str:
 
 async def _run_admin(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "keys":
-        key_set = keys.rotate(settings.data_dir, settings.algorithm)
+        # A retired key must outlive every token it signed.
+        retire_after = max(settings.access_token_lifetime, settings.refresh_token_lifetime)
+        key_set = keys.rotate(settings.data_dir, settings.algorithm, retire_after)
         print(f"active signing key: {key_set.active_kid} ({key_set.active.algorithm})")
         return
-    password = _read_password(args) if getattr(args, "users_command", "") == "create" else ""
-    async with open_core(settings) as core:
+    asks_password = getattr(args, "users_command", "") in ("create", "set-password")
+    password = _read_password(args) if asks_password else ""
+    async with open_runtime(settings) as runtime:
+        core, admin = runtime.core, runtime.admin
         if args.command == "migrate":
             print("database is up to date")
         elif args.users_command == "create":
-            user = await core.create_user(args.email, password, is_staff=args.staff)
+            user = await admin.create_user(args.email, password, is_staff=args.staff)
             print(f"created {user.email} ({user.id}){' as staff' if user.is_staff else ''}")
         elif args.users_command == "list":
             page_token = ""
@@ -100,8 +104,11 @@ async def _run_admin(args: argparse.Namespace, settings: Settings) -> None:
                     print(f"{user.id}  {user.email}  {flags}".rstrip())
                 if not (page_token := page.next_page_token):
                     break
+        elif args.users_command == "set-password":
+            user = await admin.set_password(args.email, password)
+            print(f"new password set for {user.email}; their tokens were revoked")
         else:
-            user = await core.set_active(args.email, args.users_command == "activate")
+            user = await admin.set_active(args.email, args.users_command == "activate")
             print(f"{user.email} is now {'active' if user.is_active else 'inactive'}")
 
 
@@ -120,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # Alembic narrates every start at INFO ("Context impl SQLiteImpl"); keep its warnings.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         if args.command == "serve":
             asyncio.run(serve_forever(settings))

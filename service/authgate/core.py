@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from . import passwords
+from .audit import audit
 from .errors import AuthError, Reason, invalid_request, no_active_account, token_not_valid
-from .store import UserStore
-from .tokens import TokenCodec, TokenType
-from .users import MAX_EMAIL_LENGTH, User, UserPage, new_account_problems
-
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
+from .paging import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_limit
+from .store import RefreshTokenRegistry, TokenState, UserStore
+from .throttle import LoginThrottle
+from .tokens import TokenClaims, TokenCodec, TokenType
+from .users import MAX_EMAIL_LENGTH, User, UserPage, normalize_email
 
 
 @dataclass(frozen=True)
@@ -30,54 +27,127 @@ class RefreshedTokens:
     refresh: str | None = None  # set only when refresh-token rotation is on
 
 
+@dataclass(frozen=True)
+class RefreshPolicy:
+    rotate: bool = False
+    # How long a spent refresh token may be presented again (a client's own retry) before
+    # it counts as reuse and revokes its family.
+    grace: timedelta = timedelta(0)
+
+
 class AuthCore:
-    def __init__(self, store: UserStore, tokens: TokenCodec) -> None:
+    def __init__(
+        self,
+        store: UserStore,
+        tokens: TokenCodec,
+        registry: RefreshTokenRegistry,
+        throttle: LoginThrottle,
+        policy: RefreshPolicy = RefreshPolicy(),
+    ) -> None:
         self.store = store
         self.tokens = tokens
+        self.registry = registry
+        self.throttle = throttle
+        self.policy = policy
 
-    async def issue_token_pair(self, email: str, password: str) -> TokenPair:
-        problems = _required_text(
-            {"email": (email, MAX_EMAIL_LENGTH), "password": (password, passwords.MAX_LENGTH)}
-        )
-        if problems:
-            raise invalid_request(problems)
+    async def issue_token_pair(self, email: str, password: str, client: str = "") -> TokenPair:
+        _require_text(email=(email, MAX_EMAIL_LENGTH), password=(password, passwords.MAX_LENGTH))
+        account = normalize_email(email)
+        try:
+            await self.throttle.check(account, client)
+        except AuthError as error:
+            if error.reason is Reason.THROTTLED:
+                audit("login_throttled", client=client, reason="too many failures")
+            raise
         user = await self.store.verify_credentials(email, password)
         if user is None:
+            await self.throttle.record_failure(account, client)
+            audit("login_failed", client=client, reason="no active account")
             raise no_active_account()
-        await self.store.record_login(user.id, datetime.now(UTC))
-        return TokenPair(
-            refresh=self.tokens.encode(user.id, TokenType.REFRESH),
-            access=self.tokens.encode(user.id, TokenType.ACCESS),
-        )
+        await self.store.record_login(user.id, _now())
+        audit("login_succeeded", user_id=user.id, client=client)
+        return await self._new_pair(user)
 
-    async def refresh_access_token(self, refresh: str) -> RefreshedTokens:
-        problems = _required_text({"refresh": (refresh, None)})
-        if problems:
-            raise invalid_request(problems)
+    async def _new_pair(self, user: User, family_id: str = "") -> TokenPair:
+        refresh, claims = self.tokens.encode_with_claims(
+            user.id, TokenType.REFRESH, version=user.token_version
+        )
+        expires = datetime.fromtimestamp(claims.expires_at, UTC)
+        await self.registry.register(claims.jti, family_id or claims.jti, user.id, expires)
+        access = self.tokens.encode(user.id, TokenType.ACCESS, version=user.token_version)
+        return TokenPair(refresh=refresh, access=access)
+
+    async def refresh_access_token(self, refresh: str, client: str = "") -> RefreshedTokens:
+        _require_text(refresh=(refresh, None))
         claims = self.tokens.decode(refresh, TokenType.REFRESH)
-        user = await self._active_user(claims.user_id)
-        return RefreshedTokens(access=self.tokens.encode(user.id, TokenType.ACCESS))
+        user = await self._current_user(claims)
+        if not self.policy.rotate:
+            if (await self.registry.lookup(claims.jti)).state is not TokenState.LIVE:
+                raise token_not_valid("Token has been revoked.")
+            audit("token_refreshed", user_id=user.id, client=client)
+            access = self.tokens.encode(user.id, TokenType.ACCESS, version=user.token_version)
+            return RefreshedTokens(access=access)
+        registered = await self.registry.spend(claims.jti, _now())
+        if registered.state is TokenState.SPENT and self._within_grace(registered.spent_at):
+            pass  # the client's own retry of a refresh it did not see answered
+        elif registered.state is TokenState.SPENT:
+            await self.registry.revoke_family(registered.family_id, _now())
+            audit("refresh_reuse_detected", user_id=user.id, client=client, reason="family revoked")
+            raise token_not_valid("Token has been revoked.")
+        elif registered.state is not TokenState.LIVE:
+            raise token_not_valid("Token has been revoked.")
+        pair = await self._new_pair(user, registered.family_id)
+        audit("token_refreshed", user_id=user.id, client=client, reason="rotated")
+        return RefreshedTokens(access=pair.access, refresh=pair.refresh)
+
+    def _within_grace(self, spent_at: datetime | None) -> bool:
+        return spent_at is not None and _now() - spent_at <= self.policy.grace
 
     async def authenticate(self, access: str) -> User:
         """The active user an access token speaks for; AuthError(token_not_valid) otherwise."""
-        claims = self.tokens.decode(access, TokenType.ACCESS)
-        return await self._active_user(claims.user_id)
+        return await self._current_user(self.tokens.decode(access, TokenType.ACCESS))
 
-    async def _active_user(self, user_id: str) -> User:
-        # A deleted or deactivated user's tokens stop working at once (simplejwt: a 500).
-        user = await self.store.get(user_id)
+    async def verify_token(self, token: str) -> None:
+        """Any token of ours, access or refresh, that is valid and not revoked."""
+        _require_text(token=(token, None))
+        claims = self.tokens.decode(token, None)
+        await self._current_user(claims)
+        registered = claims.token_type is TokenType.REFRESH
+        if registered and (await self.registry.lookup(claims.jti)).state is not TokenState.LIVE:
+            raise token_not_valid("Token has been revoked.")
+
+    async def revoke_token(self, refresh: str, client: str = "") -> None:
+        _require_text(refresh=(refresh, None))
+        claims = self.tokens.decode(refresh, TokenType.REFRESH)
+        await self.registry.revoke(claims.jti, _now())
+        audit("token_revoked", user_id=claims.user_id, client=client)
+
+    async def revoke_all_tokens(self, caller: User, client: str = "") -> None:
+        """Logout everywhere: the version bump refuses every token issued before now."""
+        await self.store.bump_token_version(caller.id)
+        await self.registry.revoke_user(caller.id, _now())
+        audit("tokens_revoked_all", user_id=caller.id, client=client)
+
+    def public_keys(self) -> list[dict[str, str]]:
+        """The JWKS `keys`: every public key that may have signed a live token."""
+        return self.tokens.keys.current.jwks()
+
+    async def _current_user(self, claims: TokenClaims) -> User:
+        # A deleted or deactivated user's tokens stop working at once (simplejwt: a 500), and
+        # so do tokens issued before a logout everywhere or a password change.
+        user = await self.store.get(claims.user_id)
         if user is None or not user.is_active:
             raise token_not_valid("User is inactive or deleted.")
+        if claims.version != user.token_version:
+            raise token_not_valid("Token has been revoked.")
         return user
 
     async def list_visible_users(self, caller: User, page_size: int, page_token: str) -> UserPage:
         """AIP-158 pages of the users `caller` may see (AIP-211: staff all, others themselves)."""
-        if page_size < 0:
-            raise invalid_request({"page_size": ["Must not be negative."]})
-        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        return await self._page(page_token, limit, only_id=None if caller.is_staff else caller.id)
+        limit = page_limit(page_size)
+        return await self.page_users(page_token, limit, None if caller.is_staff else caller.id)
 
-    async def _page(self, page_token: str, limit: int, only_id: str | None) -> UserPage:
+    async def page_users(self, page_token: str, limit: int, only_id: str | None) -> UserPage:
         after_id = decode_page_token(page_token)
         # One extra row tells whether another page follows, without a COUNT.
         found = await self.store.page(after_id=after_id, limit=limit + 1, only_id=only_id)
@@ -85,32 +155,17 @@ class AuthCore:
         next_token = encode_page_token(page[-1].id) if len(found) > limit else ""
         return UserPage(tuple(page), next_token)
 
-    # Administration (CLI and bootstrap); the doors do not expose these.
-
-    async def create_user(self, email: str, password: str, *, is_staff: bool = False) -> User:
-        problems = new_account_problems(email, password)
-        if problems:
-            raise invalid_request(problems)
-        return await self.store.create_user(email, password, is_staff=is_staff)
-
-    async def set_active(self, email: str, active: bool) -> User:
-        user = await self.store.set_active(email, active)
-        if user is None:
-            raise AuthError(Reason.NOT_FOUND, "No user with that email.")
-        return user
-
     async def list_all_users(self, page_token: str) -> UserPage:
         """Every user, a page at a time, for the operator's CLI."""
-        return await self._page(page_token, MAX_PAGE_SIZE, only_id=None)
-
-    async def bootstrap(self, email: str, password: str) -> User | None:
-        """Create the first staff user when the store is empty; None when it is not."""
-        if not email or await self.store.count() > 0:
-            return None
-        return await self.create_user(email, password, is_staff=True)
+        return await self.page_users(page_token, MAX_PAGE_SIZE, only_id=None)
 
 
-def _required_text(fields: dict[str, tuple[str, int | None]]) -> dict[str, list[str]]:
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _require_text(**fields: tuple[str, int | None]) -> None:
+    """Refuse blank, oversized or NUL-carrying text fields, naming each one."""
     problems: dict[str, list[str]] = {}
     for name, (value, max_length) in fields.items():
         if not value or not value.strip():
@@ -119,23 +174,5 @@ def _required_text(fields: dict[str, tuple[str, int | None]]) -> dict[str, list[
             problems[name] = [f"Ensure this field has no more than {max_length} characters."]
         elif "\x00" in value:
             problems[name] = ["This field may not contain NUL characters."]
-    return problems
-
-
-def encode_page_token(last_id: str) -> str:
-    raw = json.dumps({"after": last_id}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> str:
-    """The id a page starts after; '' for the first page. Malformed tokens are refused."""
-    if not token:
-        return ""
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        after = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["after"]
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError):
-        after = None
-    if not isinstance(after, str) or not after:
-        raise invalid_request({"page_token": ["Invalid page token."]})
-    return after
+    if problems:
+        raise invalid_request(problems)

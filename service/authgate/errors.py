@@ -53,6 +53,8 @@ class AuthError(Exception):
         self.reason = reason
         self.detail = detail
         self.field_errors: dict[str, list[str]] = dict(field_errors or {})
+        # Seconds until a throttled client may retry (Retry-After, google.rpc.RetryInfo).
+        self.retry_after: int | None = None
 
     @property
     def code(self) -> Code:

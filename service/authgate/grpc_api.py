@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 # RPCs that need `authorization: Bearer <access token>` metadata (REST: `security` in the spec).
-PROTECTED_METHODS = frozenset({f"/{SERVICE_NAME}/ListUsers"})
+PROTECTED_METHODS = frozenset({f"/{SERVICE_NAME}/ListUsers", f"/{SERVICE_NAME}/RevokeAllTokens"})
 
 Reply = TypeVar("Reply")
 
@@ -55,15 +55,45 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def IssueToken(
         self, request: auth_pb2.IssueTokenRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.IssueTokenResponse:
-        pair = await self.core.issue_token_pair(request.email, request.password)
+        pair = await self.core.issue_token_pair(request.email, request.password, _peer(context))
         return messages.issue_token_response(pair)
 
     @_maps_errors
     async def RefreshToken(
         self, request: auth_pb2.RefreshTokenRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.RefreshTokenResponse:
-        tokens = await self.core.refresh_access_token(request.refresh)
+        tokens = await self.core.refresh_access_token(request.refresh, _peer(context))
         return messages.refresh_token_response(tokens)
+
+    @_maps_errors
+    async def VerifyToken(
+        self, request: auth_pb2.VerifyTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.VerifyTokenResponse:
+        await self.core.verify_token(request.token)
+        return auth_pb2.VerifyTokenResponse()
+
+    @_maps_errors
+    async def RevokeToken(
+        self, request: auth_pb2.RevokeTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.RevokeTokenResponse:
+        await self.core.revoke_token(request.refresh, _peer(context))
+        return auth_pb2.RevokeTokenResponse()
+
+    @_maps_errors
+    async def RevokeAllTokens(  # type: ignore[override]  # the interceptor passes the caller
+        self,
+        request: auth_pb2.RevokeAllTokensRequest,
+        context: grpc.aio.ServicerContext,
+        caller: User,
+    ) -> auth_pb2.RevokeAllTokensResponse:
+        await self.core.revoke_all_tokens(caller, _peer(context))
+        return auth_pb2.RevokeAllTokensResponse()
+
+    @_maps_errors
+    async def GetJwks(
+        self, request: auth_pb2.GetJwksRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.GetJwksResponse:
+        return messages.jwks_response(self.core.public_keys())
 
     @_maps_errors
     async def ListUsers(  # type: ignore[override]  # the interceptor passes the caller
@@ -71,6 +101,15 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.ListUsersResponse:
         page = await self.core.list_visible_users(caller, request.page_size, request.page_token)
         return messages.list_users_response(page)
+
+
+def _peer(context: grpc.aio.ServicerContext) -> str:
+    """The client's address from 'ipv4:1.2.3.4:5678' or 'ipv6:[::1]:5678'."""
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return rest.rpartition(":")[0].strip("[]")
+    return peer
 
 
 def bearer_token(metadata: Sequence[tuple[str, Any]] | None) -> str | None:
@@ -160,7 +199,17 @@ class GrpcDoor:
 
 async def start_grpc_door(core: AuthCore, address: str) -> GrpcDoor:
     """Start AuthService with health and reflection on `address` (port 0 picks one)."""
-    server = grpc.aio.server(interceptors=[AuthServiceInterceptor(core)])
+    server = grpc.aio.server(
+        interceptors=[AuthServiceInterceptor(core)],
+        options=[
+            # Between grpc's soft (8 KiB) and hard limits it drops calls at random; one limit
+            # makes the answer deterministic: RESOURCE_EXHAUSTED beyond 16 KiB of metadata,
+            # and an oversized token below it reaches the token check (UNAUTHENTICATED).
+            ("grpc.max_metadata_size", 16384),
+            ("grpc.absolute_max_metadata_size", 16384),
+            ("grpc.max_receive_message_length", 65536),
+        ],
+    )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(core), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

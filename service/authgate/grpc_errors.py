@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import NoReturn
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -15,9 +16,15 @@ DOMAIN = "authgate"
 
 
 def to_status(error: AuthError) -> grpc.Status:
-    details = [
+    details: list[Message] = [
         error_details_pb2.ErrorInfo(reason=error.reason.slug.upper(), domain=DOMAIN),
     ]
+    if error.retry_after is not None:
+        details.append(
+            error_details_pb2.RetryInfo(
+                retry_delay=duration_pb2.Duration(seconds=error.retry_after)
+            )
+        )
     if error.field_errors:
         details.append(
             error_details_pb2.BadRequest(

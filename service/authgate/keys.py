@@ -8,6 +8,7 @@ from a token header (RFC 8725 §3.1).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import secrets
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -29,6 +31,16 @@ class Key:
     created_at: int
     signing_key: Any
     verifying_key: Any
+    # When a newer key took over signing; the key verifies until its last token expires.
+    deactivated_at: int | None = None
+
+    def public_jwk(self) -> dict[str, str] | None:
+        """RFC 7517 JWK of the public key; None for a shared secret (never published)."""
+        if self.algorithm == "HS256":
+            return None
+        algorithm = jwt.algorithms.get_default_algorithms()[self.algorithm]
+        jwk: dict[str, str] = algorithm.to_jwk(self.verifying_key, as_dict=True)  # type: ignore[attr-defined]
+        return {**jwk, "kid": self.kid, "alg": self.algorithm, "use": "sig"}
 
     @classmethod
     def generate(cls, algorithm: str, now: int) -> Key:
@@ -36,11 +48,18 @@ class Key:
         return cls.from_secret(kid, algorithm, now, _new_secret(algorithm))
 
     @classmethod
-    def from_secret(cls, kid: str, algorithm: str, created_at: int, secret: bytes) -> Key:
+    def from_secret(
+        cls,
+        kid: str,
+        algorithm: str,
+        created_at: int,
+        secret: bytes,
+        deactivated_at: int | None = None,
+    ) -> Key:
         if algorithm == "HS256":
-            return cls(kid, algorithm, created_at, secret, secret)
+            return cls(kid, algorithm, created_at, secret, secret, deactivated_at)
         private = serialization.load_pem_private_key(secret, password=None)
-        return cls(kid, algorithm, created_at, private, private.public_key())
+        return cls(kid, algorithm, created_at, private, private.public_key(), deactivated_at)
 
     def secret_bytes(self) -> bytes:
         if self.algorithm == "HS256":
@@ -86,15 +105,36 @@ class KeySet:
     def active(self) -> Key:
         return self.by_kid(self.active_kid)  # type: ignore[return-value]
 
+    @property
+    def current(self) -> KeySet:
+        return self  # a fixed set; KeyRing's `current` follows the key file
+
     def by_kid(self, kid: str) -> Key | None:
         for key in self.keys:
             if key.kid == kid:
                 return key
         return None
 
-    def with_new_active(self, algorithm: str, now: int) -> KeySet:
+    def with_new_active(self, algorithm: str, now: int, retire_after: int | None = None) -> KeySet:
+        """A new signing key; the old active one keeps verifying. Keys deactivated more than
+        `retire_after` seconds ago (every token they signed has expired) are dropped."""
         new = Key.generate(algorithm, now)
-        return KeySet((*self.keys, new), new.kid)
+        kept = []
+        for key in self.keys:
+            if key.kid == self.active_kid:
+                key = dataclasses.replace(key, deactivated_at=now)
+            if (
+                retire_after is None
+                or key.deactivated_at is None
+                or (key.deactivated_at + retire_after >= now)
+            ):
+                kept.append(key)
+        return KeySet((*kept, new), new.kid)
+
+    def jwks(self) -> list[dict[str, str]]:
+        """Public keys that may have signed a live token, the active one first."""
+        ordered = sorted(self.keys, key=lambda key: key.kid != self.active_kid)
+        return [jwk for key in ordered if (jwk := key.public_jwk()) is not None]
 
 
 def load_or_create(data_dir: Path, algorithm: str, now: int | None = None) -> KeySet:
@@ -117,13 +157,52 @@ def load_or_create(data_dir: Path, algorithm: str, now: int | None = None) -> Ke
     return key_set
 
 
-def rotate(data_dir: Path, algorithm: str, now: int | None = None) -> KeySet:
-    """Add a new active signing key; older keys stay for verification."""
+def rotate(data_dir: Path, algorithm: str, retire_after: int, now: int | None = None) -> KeySet:
+    """Add a new active signing key; older keys verify until their tokens have expired.
+
+    Running servers pick the new key up from the file (KeyRing) without a restart.
+    """
     now = int(time.time()) if now is None else now
     path = data_dir / KEY_FILE_NAME
-    key_set = read_key_file(path).with_new_active(algorithm, now)
+    key_set = load_or_create(data_dir, algorithm, now).with_new_active(algorithm, now, retire_after)
     write_key_file(path, key_set)
     return key_set
+
+
+class KeyRing:
+    """The key set a running server uses, re-read when the key file changes (keys rotate)."""
+
+    def __init__(self, path: Path, key_set: KeySet, check_every: float = 1.0) -> None:
+        self.path = path
+        self._key_set = key_set
+        self._check_every = check_every
+        self._checked_at = time.monotonic()
+        self._mtime = _mtime(path)
+
+    @property
+    def current(self) -> KeySet:
+        now = time.monotonic()
+        if now - self._checked_at >= self._check_every:
+            self._checked_at = now
+            mtime = _mtime(self.path)
+            if mtime != self._mtime:
+                self._mtime = mtime
+                self._key_set = read_key_file(self.path)
+        return self._key_set
+
+    @property
+    def active(self) -> Key:
+        return self.current.active
+
+    def by_kid(self, kid: str) -> Key | None:
+        return self.current.by_kid(kid)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def read_key_file(path: Path) -> KeySet:
@@ -134,6 +213,7 @@ def read_key_file(path: Path) -> KeySet:
             entry["alg"],
             int(entry["created_at"]),
             base64.b64decode(entry["secret"]),
+            entry.get("deactivated_at"),
         )
         for entry in document["keys"]
     )
@@ -151,6 +231,7 @@ def write_key_file(path: Path, key_set: KeySet) -> None:
                 "alg": key.algorithm,
                 "created_at": key.created_at,
                 "secret": base64.b64encode(key.secret_bytes()).decode(),
+                "deactivated_at": key.deactivated_at,
             }
             for key in key_set.keys
         ],

@@ -42,7 +42,17 @@ def issue_token_response(pair: TokenPair) -> auth_pb2.IssueTokenResponse:
 
 
 def refresh_token_response(tokens: RefreshedTokens) -> auth_pb2.RefreshTokenResponse:
-    return auth_pb2.RefreshTokenResponse(access=tokens.access)
+    response = auth_pb2.RefreshTokenResponse(access=tokens.access)
+    if tokens.refresh is not None:  # rotation on; otherwise the guide's {"access"} alone
+        response.refresh = tokens.refresh
+    return response
+
+
+def jwks_response(keys: list[dict[str, str]]) -> auth_pb2.GetJwksResponse:
+    fields = set(auth_pb2.JsonWebKey.DESCRIPTOR.fields_by_name)
+    return auth_pb2.GetJwksResponse(
+        keys=[auth_pb2.JsonWebKey(**{k: v for k, v in key.items() if k in fields}) for key in keys]
+    )
 
 
 def list_users_response(page: UserPage) -> auth_pb2.ListUsersResponse:

@@ -30,14 +30,40 @@ async def bearer_info(token: str, request: Any) -> dict[str, Any]:
     return {"sub": caller.id, "caller": caller}
 
 
+def _client() -> str:
+    return request.client.host if request.client else ""
+
+
 async def issue_token(body: dict[str, Any]) -> Reply:
-    pair = await _core().issue_token_pair(body["email"], body["password"])
+    pair = await _core().issue_token_pair(body["email"], body["password"], _client())
     return messages.to_json(messages.issue_token_response(pair)), 200, JSON
 
 
 async def refresh_token(body: dict[str, Any]) -> Reply:
-    tokens = await _core().refresh_access_token(body["refresh"])
+    tokens = await _core().refresh_access_token(body["refresh"], _client())
     return messages.to_json(messages.refresh_token_response(tokens)), 200, JSON
+
+
+async def verify_token(body: dict[str, Any]) -> Reply:
+    await _core().verify_token(body["token"])
+    return {}, 200, JSON
+
+
+async def revoke_token(body: dict[str, Any]) -> Reply:
+    await _core().revoke_token(body["refresh"], _client())
+    return {}, 200, JSON
+
+
+async def revoke_all_tokens(token_info: dict[str, Any]) -> Reply:
+    await _core().revoke_all_tokens(token_info["caller"], _client())
+    return {}, 200, JSON
+
+
+async def get_jwks() -> Reply:
+    body = messages.to_json(messages.jwks_response(_core().public_keys()))
+    # Verifiers may cache the set; on an unknown `kid` they fetch it again. Old keys stay
+    # listed until every token they signed has expired.
+    return body, 200, {**JSON, "Cache-Control": "public, max-age=300"}
 
 
 async def list_users(

@@ -74,6 +74,8 @@ def auth_error_problem(_request: ConnexionRequest, error: Exception) -> Connexio
     if error.reason is Reason.TOKEN_NOT_VALID:
         # RFC 6750 §3: error="invalid_token" only when a token was presented and refused.
         headers["WWW-Authenticate"] = f'{REALM}, error="invalid_token"'
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     return problem(
         HTTP_STATUS[error.code],
         error.reason.slug,

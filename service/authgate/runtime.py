@@ -1,40 +1,63 @@
-"""Assembling the core from settings: database, migrations, keys, bootstrap user."""
+"""Assembling the core from settings: database, migrations, keys, throttle, bootstrap user."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
 
 from . import keys
-from .core import AuthCore
+from .admin import Administration
+from .core import AuthCore, RefreshPolicy
 from .settings import Settings
-from .store import UserStore, create_engine, migrate
+from .store import RefreshTokenRegistry, UserStore, create_engine, migrate
+from .throttle import LoginThrottle
 from .tokens import TokenCodec
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    core: AuthCore
+    admin: Administration
+
+
 @contextlib.asynccontextmanager
-async def open_core(settings: Settings) -> AsyncIterator[AuthCore]:
-    """An AuthCore on a migrated store with loaded (or first-start generated) keys."""
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The core and the operator's actions on a migrated store with loaded (or first-start
+    generated) keys; the database connections close on exit."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = create_engine(settings.resolved_database_url)
     try:
         await migrate(engine)
         key_set = keys.load_or_create(settings.data_dir, settings.algorithm)
         tokens = TokenCodec(
-            key_set,
+            keys.KeyRing(settings.data_dir / keys.KEY_FILE_NAME, key_set),
             issuer=settings.issuer,
             audience=settings.audience,
             access_lifetime=settings.access_token_lifetime,
             refresh_lifetime=settings.refresh_token_lifetime,
         )
-        core = AuthCore(UserStore(engine), tokens)
+        store, registry = UserStore(engine), RefreshTokenRegistry(engine)
+        throttle = LoginThrottle(
+            settings.redis_url, settings.login_limit_per_account, settings.login_limit_per_address
+        )
+        policy = RefreshPolicy(
+            rotate=settings.rotate_refresh_tokens,
+            grace=timedelta(seconds=settings.rotation_grace_seconds),
+        )
+        runtime = Runtime(
+            AuthCore(store, tokens, registry, throttle, policy), Administration(store, registry)
+        )
         if settings.bootstrap_email:
-            created = await core.bootstrap(settings.bootstrap_email, settings.bootstrap_password)
+            created = await runtime.admin.bootstrap(
+                settings.bootstrap_email, settings.bootstrap_password
+            )
             if created is not None:
                 log.info("created bootstrap staff user %s", created.id)
-        yield core
+        yield runtime
     finally:
         await engine.dispose()

@@ -13,7 +13,7 @@ import uvicorn
 
 from .grpc_api import start_grpc_door
 from .rest_app import create_rest_app
-from .runtime import open_core
+from .runtime import open_runtime
 from .settings import Settings, split_address
 
 log = logging.getLogger("authgate")
@@ -46,7 +46,8 @@ def _display(host: str, port: int) -> str:
 
 async def serve_forever(settings: Settings) -> None:
     """Serve both doors until SIGTERM or SIGINT, then drain in-flight calls and return."""
-    async with open_core(settings) as core:
+    async with open_runtime(settings) as runtime:
+        core = runtime.core
         rest_socket = bind_socket(settings.http_addr)
         rest_host, rest_port = rest_socket.getsockname()[:2]
         rest_server = _RestServer(

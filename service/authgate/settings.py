@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import limits
+
 ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
 
 
@@ -37,6 +39,21 @@ class Settings:
     )
     refresh_token_lifetime: int = _setting(
         86400, "AUTHGATE_REFRESH_TOKEN_LIFETIME", "refresh token lifetime, seconds"
+    )
+    rotate_refresh_tokens: bool = _setting(
+        False, "AUTHGATE_ROTATE_REFRESH_TOKENS", "return a new refresh token on refresh"
+    )
+    rotation_grace_seconds: int = _setting(
+        0, "AUTHGATE_ROTATION_GRACE_SECONDS", "retry window for a spent refresh token, seconds"
+    )
+    redis_url: str = _setting(
+        "", "AUTHGATE_REDIS_URL", "Redis URL for shared throttling counters; empty: in memory"
+    )
+    login_limit_per_account: str = _setting(
+        "10/minute", "AUTHGATE_LOGIN_LIMIT_PER_ACCOUNT", "failed logins allowed per account"
+    )
+    login_limit_per_address: str = _setting(
+        "100/minute", "AUTHGATE_LOGIN_LIMIT_PER_ADDRESS", "failed logins allowed per client address"
     )
     issuer: str = _setting("authgate", "AUTHGATE_ISSUER", "the `iss` claim of issued tokens")
     audience: str = _setting(
@@ -69,6 +86,13 @@ class Settings:
                 split_address(getattr(self, name))
             except ValueError as exc:
                 problems.append(f"{name}: {exc}")
+        if self.rotation_grace_seconds < 0:
+            problems.append("rotation_grace_seconds must not be negative")
+        for name in ("login_limit_per_account", "login_limit_per_address"):
+            try:
+                limits.parse(getattr(self, name))
+            except ValueError:
+                problems.append(f"{name}: expected a rate such as 10/minute")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -92,6 +116,13 @@ def _convert(f: dataclasses.Field[Any], raw: Any) -> Any:
     kind = type(f.default)
     if not isinstance(raw, str):
         return raw
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"{f.metadata['env']}: expected true or false, got {raw!r}")
     if kind in (int, float):
         try:
             return kind(raw)

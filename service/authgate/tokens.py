@@ -16,7 +16,7 @@ from typing import Any
 import jwt
 
 from .errors import token_not_valid
-from .keys import KeySet
+from .keys import KeyRing, KeySet
 
 # RFC 8725 §3.1 asks for a bound on what we parse; a real token of ours is well under 1 KiB.
 MAX_TOKEN_LENGTH = 8192
@@ -42,12 +42,13 @@ class TokenClaims:
     jti: str
     issued_at: int
     expires_at: int
+    version: int = 0
 
 
 class TokenCodec:
     def __init__(
         self,
-        keys: KeySet,
+        keys: KeySet | KeyRing,
         *,
         issuer: str,
         audience: str = "",
@@ -62,7 +63,13 @@ class TokenCodec:
         self.clock = clock
         self._jwt = jwt.PyJWT()
 
-    def encode(self, user_id: str, token_type: TokenType) -> str:
+    def encode(self, user_id: str, token_type: TokenType, *, version: int = 0) -> str:
+        return self.encode_with_claims(user_id, token_type, version=version)[0]
+
+    def encode_with_claims(
+        self, user_id: str, token_type: TokenType, *, version: int = 0
+    ) -> tuple[str, TokenClaims]:
+        """A signed token and the claims it carries (the registry needs jti and expiry)."""
         now = int(self.clock())
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -72,19 +79,25 @@ class TokenCodec:
             "jti": uuid.uuid4().hex,
             "iat": now,
             "exp": now + self.lifetimes[token_type],
+            "ver": version,  # the user's token version: bumped to revoke everything issued
         }
         if self.audience:
             claims["aud"] = self.audience
         key = self.keys.active
-        return self._jwt.encode(
+        token = self._jwt.encode(
             claims,
             key.signing_key,
             algorithm=key.algorithm,
             headers={"kid": key.kid, "typ": token_type.header_typ},
         )
+        return token, TokenClaims(user_id, token_type, claims["jti"], now, claims["exp"], version)
 
-    def decode(self, token: str, expected: TokenType) -> TokenClaims:
-        """Verify signature, issuer, audience, expiry and type; raise AuthError otherwise."""
+    def decode(self, token: str, expected: TokenType | None) -> TokenClaims:
+        """Verify signature, issuer, audience, expiry and type; raise AuthError otherwise.
+
+        `expected` None accepts either type (VerifyToken); the type is still checked for
+        consistency between the `token_type` claim and the `typ` header.
+        """
         if len(token) > MAX_TOKEN_LENGTH:
             raise token_not_valid("Token is too long.")
         try:
@@ -113,9 +126,15 @@ class TokenCodec:
         return self._check_claims(header, payload, expected)
 
     def _check_claims(
-        self, header: dict[str, Any], payload: dict[str, Any], expected: TokenType
+        self, header: dict[str, Any], payload: dict[str, Any], expected: TokenType | None
     ) -> TokenClaims:
-        if payload.get("token_type") != expected.value or header.get("typ") != expected.header_typ:
+        try:
+            token_type = TokenType(payload.get("token_type"))
+        except ValueError:
+            raise token_not_valid("Token has wrong type.") from None
+        if (expected is not None and token_type is not expected) or header.get(
+            "typ"
+        ) != token_type.header_typ:
             raise token_not_valid("Token has wrong type.")
         exp, iat, sub, jti = payload["exp"], payload["iat"], payload["sub"], payload["jti"]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (exp, iat)):
@@ -129,4 +148,7 @@ class TokenCodec:
         nbf = payload.get("nbf", iat)
         if not isinstance(nbf, int) or isinstance(nbf, bool) or nbf > now or iat > now + 60:
             raise token_not_valid("Token is not yet valid.")
-        return TokenClaims(sub, expected, jti, iat, exp)
+        version = payload.get("ver", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise token_not_valid()
+        return TokenClaims(sub, token_type, jti, iat, exp, version)

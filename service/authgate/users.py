@@ -27,6 +27,8 @@ class User:
     is_staff: bool
     created_at: datetime
     last_login: datetime | None
+    # Tokens issued under an older version are revoked (logout everywhere, new password).
+    token_version: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,14 @@
 """Persistence: SQLAlchemy Core over SQLite (default) or PostgreSQL, Alembic migrations."""
 
 from .database import create_engine, migrate
+from .refresh_tokens import RefreshTokenRegistry, RegisteredToken, TokenState
 from .users import UserStore
 
-__all__ = ["UserStore", "create_engine", "migrate"]
+__all__ = [
+    "RefreshTokenRegistry",
+    "RegisteredToken",
+    "TokenState",
+    "UserStore",
+    "create_engine",
+    "migrate",
+]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ..errors import AuthError, Reason, unavailable
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 
@@ -59,3 +63,19 @@ def _upgrade(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+@asynccontextmanager
+async def connect(engine: AsyncEngine, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+    """A connection (a transaction when writing); database failures become AuthErrors."""
+    try:
+        if write:
+            async with engine.begin() as connection:
+                yield connection
+        else:
+            async with engine.connect() as connection:
+                yield connection
+    except exc.IntegrityError as error:
+        raise AuthError(Reason.ALREADY_EXISTS, "A user with that email already exists.") from error
+    except (exc.DBAPIError, exc.InterfaceError, OSError, TimeoutError) as error:
+        raise unavailable() from error

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Index, MetaData, String, Table
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 
 metadata = MetaData()
 
@@ -17,5 +27,24 @@ users = Table(
     Column("is_staff", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_login", DateTime(timezone=True), nullable=True),
+    # Tokens carry the version they were issued under; bumping it revokes them all
+    # (logout everywhere, password change).
+    Column("token_version", Integer, nullable=False, server_default="0"),
     Index("users_email_key", "email", unique=True),
+)
+
+# Every refresh token issued, so one can be revoked, spent once (rotation), or have its whole
+# family (every token descended from one login) revoked on reuse (RFC 9700 §4.14.2).
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("family_id", String(64), nullable=False),
+    Column("user_id", String(26), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("spent_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Index("refresh_tokens_family_idx", "family_id"),
+    Index("refresh_tokens_user_idx", "user_id"),
+    Index("refresh_tokens_expiry_idx", "expires_at"),
 )

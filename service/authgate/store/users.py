@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import passwords
-from ..errors import AuthError, Reason, unavailable
 from ..users import User, new_user_id, normalize_email
+from .database import connect
 from .schema import users
 
 # Every column but the hash: what a User is built from.
@@ -24,6 +22,7 @@ _PUBLIC_COLUMNS = (
     users.c.is_staff,
     users.c.created_at,
     users.c.last_login,
+    users.c.token_version,
 )
 
 
@@ -31,24 +30,8 @@ class UserStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    @asynccontextmanager
-    async def _connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A connection (a transaction when writing); database failures become AuthErrors."""
-        try:
-            if write:
-                async with self.engine.begin() as connection:
-                    yield connection
-            else:
-                async with self.engine.connect() as connection:
-                    yield connection
-        except exc.IntegrityError as error:
-            raise AuthError(
-                Reason.ALREADY_EXISTS, "A user with that email already exists."
-            ) from error
-        except (exc.OperationalError, exc.InterfaceError, exc.DBAPIError, OSError) as error:
-            raise unavailable() from error
-        except TimeoutError as error:
-            raise unavailable() from error
+    def _connect(self, *, write: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
+        return connect(self.engine, write=write)
 
     async def create_user(
         self, email: str, password: str, *, is_staff: bool = False, is_active: bool = True
@@ -72,6 +55,7 @@ class UserStore:
                     is_staff=user.is_staff,
                     created_at=user.created_at,
                     last_login=None,
+                    token_version=0,
                 )
             )
         return user
@@ -105,17 +89,27 @@ class UserStore:
             )
 
     async def set_password(self, email: str, password: str) -> User | None:
+        """Store a new password and revoke every token issued under the old one."""
         password_hash = await passwords.hash_password(password)
         async with self._connect(write=True) as connection:
             row = (
                 await connection.execute(
                     users.update()
                     .where(users.c.email == normalize_email(email))
-                    .values(password_hash=password_hash)
+                    .values(password_hash=password_hash, token_version=users.c.token_version + 1)
                     .returning(*_PUBLIC_COLUMNS)
                 )
             ).first()
         return None if row is None else _user(row)
+
+    async def bump_token_version(self, user_id: str) -> None:
+        """Revoke every token issued to the user so far (they carry the old version)."""
+        async with self._connect(write=True) as connection:
+            await connection.execute(
+                users.update()
+                .where(users.c.id == user_id)
+                .values(token_version=users.c.token_version + 1)
+            )
 
     async def get(self, user_id: str) -> User | None:
         async with self._connect() as connection:
@@ -182,4 +176,5 @@ def _user(row: Any) -> User:
         is_staff=bool(row.is_staff),
         created_at=_utc(row.created_at),  # type: ignore[arg-type]
         last_login=_utc(row.last_login),
+        token_version=int(row.token_version),
     )

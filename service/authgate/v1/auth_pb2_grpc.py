@@ -46,6 +46,26 @@ class AuthServiceStub:
                 request_serializer=authgate_dot_v1_dot_auth__pb2.RefreshTokenRequest.SerializeToString,
                 response_deserializer=authgate_dot_v1_dot_auth__pb2.RefreshTokenResponse.FromString,
                 _registered_method=True)
+        self.VerifyToken = channel.unary_unary(
+                '/authgate.v1.AuthService/VerifyToken',
+                request_serializer=authgate_dot_v1_dot_auth__pb2.VerifyTokenRequest.SerializeToString,
+                response_deserializer=authgate_dot_v1_dot_auth__pb2.VerifyTokenResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/authgate.v1.AuthService/RevokeToken',
+                request_serializer=authgate_dot_v1_dot_auth__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=authgate_dot_v1_dot_auth__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
+        self.RevokeAllTokens = channel.unary_unary(
+                '/authgate.v1.AuthService/RevokeAllTokens',
+                request_serializer=authgate_dot_v1_dot_auth__pb2.RevokeAllTokensRequest.SerializeToString,
+                response_deserializer=authgate_dot_v1_dot_auth__pb2.RevokeAllTokensResponse.FromString,
+                _registered_method=True)
+        self.GetJwks = channel.unary_unary(
+                '/authgate.v1.AuthService/GetJwks',
+                request_serializer=authgate_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
+                response_deserializer=authgate_dot_v1_dot_auth__pb2.GetJwksResponse.FromString,
+                _registered_method=True)
         self.ListUsers = channel.unary_unary(
                 '/authgate.v1.AuthService/ListUsers',
                 request_serializer=authgate_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString,
@@ -69,7 +89,42 @@ class AuthServiceServicer:
 
     def RefreshToken(self, request, context):
         """Exchanges a refresh token for a new access token. Fails with UNAUTHENTICATED when the
-        refresh token is invalid, expired, of the wrong type, or its user is inactive or deleted.
+        refresh token is invalid, expired, revoked, of the wrong type, or its user is inactive or
+        deleted. With refresh-token rotation on (AUTHGATE_ROTATE_REFRESH_TOKENS), also returns a
+        new refresh token and spends the old one; presenting a spent one again revokes every
+        token descended from the same login (RFC 9700 §4.14.2).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyToken(self, request, context):
+        """Checks a token (access or refresh): its signature, expiry, revocation and user. Returns
+        an empty response when valid; UNAUTHENTICATED otherwise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Revokes a refresh token at once (simplejwt's "blacklist"). Revoking an already revoked
+        token succeeds; an invalid or expired token fails with UNAUTHENTICATED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeAllTokens(self, request, context):
+        """Logs the caller out everywhere: every refresh token of the caller stops working, and so
+        does every access token issued before this call. Requires `authorization` metadata.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJwks(self, request, context):
+        """Returns the public keys that verify our tokens, as a JSON Web Key Set (RFC 7517), so
+        other services can verify tokens locally. Empty when tokens are signed with HS256.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,6 +150,26 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.RefreshToken,
                     request_deserializer=authgate_dot_v1_dot_auth__pb2.RefreshTokenRequest.FromString,
                     response_serializer=authgate_dot_v1_dot_auth__pb2.RefreshTokenResponse.SerializeToString,
+            ),
+            'VerifyToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyToken,
+                    request_deserializer=authgate_dot_v1_dot_auth__pb2.VerifyTokenRequest.FromString,
+                    response_serializer=authgate_dot_v1_dot_auth__pb2.VerifyTokenResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=authgate_dot_v1_dot_auth__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=authgate_dot_v1_dot_auth__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'RevokeAllTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAllTokens,
+                    request_deserializer=authgate_dot_v1_dot_auth__pb2.RevokeAllTokensRequest.FromString,
+                    response_serializer=authgate_dot_v1_dot_auth__pb2.RevokeAllTokensResponse.SerializeToString,
+            ),
+            'GetJwks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJwks,
+                    request_deserializer=authgate_dot_v1_dot_auth__pb2.GetJwksRequest.FromString,
+                    response_serializer=authgate_dot_v1_dot_auth__pb2.GetJwksResponse.SerializeToString,
             ),
             'ListUsers': grpc.unary_unary_rpc_method_handler(
                     servicer.ListUsers,
@@ -158,6 +233,114 @@ class AuthService:
             '/authgate.v1.AuthService/RefreshToken',
             authgate_dot_v1_dot_auth__pb2.RefreshTokenRequest.SerializeToString,
             authgate_dot_v1_dot_auth__pb2.RefreshTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authgate.v1.AuthService/VerifyToken',
+            authgate_dot_v1_dot_auth__pb2.VerifyTokenRequest.SerializeToString,
+            authgate_dot_v1_dot_auth__pb2.VerifyTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authgate.v1.AuthService/RevokeToken',
+            authgate_dot_v1_dot_auth__pb2.RevokeTokenRequest.SerializeToString,
+            authgate_dot_v1_dot_auth__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAllTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authgate.v1.AuthService/RevokeAllTokens',
+            authgate_dot_v1_dot_auth__pb2.RevokeAllTokensRequest.SerializeToString,
+            authgate_dot_v1_dot_auth__pb2.RevokeAllTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJwks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authgate.v1.AuthService/GetJwks',
+            authgate_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
+            authgate_dot_v1_dot_auth__pb2.GetJwksResponse.FromString,
             options,
             channel_credentials,
             insecure,

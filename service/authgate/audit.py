@@ -1,0 +1,21 @@
+"""The audit trail: one JSON line per security event, never a token, password or hash.
+
+Events: login_succeeded, login_failed, login_throttled, token_refreshed, token_revoked,
+tokens_revoked_all, refresh_reuse_detected, password_changed. Each line names the user (when
+known), the client address and the reason, on the `authgate.audit` logger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+log = logging.getLogger("authgate.audit")
+
+
+def audit(event: str, *, user_id: str = "", client: str = "", reason: str = "") -> None:
+    if log.isEnabledFor(logging.INFO):
+        record = {"ts": round(time.time(), 3), "event": event, "user_id": user_id}
+        record.update(client=client, reason=reason)
+        log.info(json.dumps(record, separators=(",", ":")))
