@@ -28,7 +28,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("authgate-data")
     process = ServerProcess(
         data_dir,
-        {"AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL, "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD},
+        {
+            "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
+            "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
+            # Every test client is 127.0.0.1: only tests/test_security.py tests this limit.
+            "AUTHGATE_LOGIN_LIMIT_PER_ADDRESS": "100000/minute",
+        },
     ).start()
     yield process
     assert process.stop() == 0, process.log
@@ -52,6 +57,11 @@ def grpc_door(server: ServerProcess) -> Iterator[GrpcDoor]:
 def door(request: pytest.FixtureRequest) -> RestDoor | GrpcDoor:
     """Each scenario runs once through each front door."""
     return request.getfixturevalue(f"{request.param}_door")
+
+
+def open_door(kind: str, server: ServerProcess) -> RestDoor | GrpcDoor:
+    """A door of the given kind onto another server (one a test module starts itself)."""
+    return RestDoor(server.http_url) if kind == "rest" else GrpcDoor(server.grpc_target)
 
 
 def _database_url(data_dir: Path) -> str:

@@ -26,6 +26,7 @@ class Outcome:
     detail: str = ""
     fields: set[str] = field(default_factory=set)
     status: int | str = 200  # the HTTP status, or the gRPC status code's name
+    retry_after: int | None = None  # Retry-After, or google.rpc.RetryInfo, in seconds
     raw: Any = None
 
 
@@ -52,6 +53,21 @@ class RestDoor:
             params["pageToken"] = page_token
         return self._outcome(self.client.get("/api/v1/users/", headers=headers, params=params))
 
+    def verify_token(self, token: str) -> Outcome:
+        return self._outcome(self.client.post("/api/v1/token/verify/", json={"token": token}))
+
+    def revoke_token(self, refresh: str) -> Outcome:
+        return self._outcome(
+            self.client.post("/api/v1/token/blacklist/", json={"refresh": refresh})
+        )
+
+    def revoke_all_tokens(self, access: str) -> Outcome:
+        headers = {"Authorization": f"Bearer {access}"}
+        return self._outcome(self.client.post("/api/v1/token/revoke-all/", headers=headers))
+
+    def get_jwks(self) -> Outcome:
+        return self._outcome(self.client.get("/.well-known/jwks.json"))
+
     @staticmethod
     def _outcome(response: httpx.Response) -> Outcome:
         body = response.json()
@@ -64,6 +80,9 @@ class RestDoor:
             detail=body["detail"],
             fields=set(body.get("errors", {})),
             status=response.status_code,
+            retry_after=int(response.headers["retry-after"])
+            if "retry-after" in response.headers
+            else None,
             raw=response,
         )
 
@@ -91,6 +110,19 @@ class GrpcDoor:
         request = auth_pb2.ListUsersRequest(page_size=page_size, page_token=page_token)
         return self._call(self.stub.ListUsers, request, metadata)
 
+    def verify_token(self, token: str) -> Outcome:
+        return self._call(self.stub.VerifyToken, auth_pb2.VerifyTokenRequest(token=token))
+
+    def revoke_token(self, refresh: str) -> Outcome:
+        return self._call(self.stub.RevokeToken, auth_pb2.RevokeTokenRequest(refresh=refresh))
+
+    def revoke_all_tokens(self, access: str) -> Outcome:
+        metadata = [("authorization", f"Bearer {access}")]
+        return self._call(self.stub.RevokeAllTokens, auth_pb2.RevokeAllTokensRequest(), metadata)
+
+    def get_jwks(self) -> Outcome:
+        return self._call(self.stub.GetJwks, auth_pb2.GetJwksRequest())
+
     @staticmethod
     def _call(method: Any, request: Any, metadata: list[tuple[str, str]] | None = None) -> Outcome:
         try:
@@ -107,7 +139,7 @@ class GrpcDoor:
 def _grpc_error_outcome(error: grpc.RpcError) -> Outcome:
     status = rpc_status.from_call(error)  # type: ignore[arg-type]
     assert status is not None, f"{error.code()} without google.rpc.Status details"
-    reason, fields = "", set()
+    reason, fields, retry_after = "", set(), None
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
@@ -118,11 +150,16 @@ def _grpc_error_outcome(error: grpc.RpcError) -> Outcome:
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
             fields = {violation.field for violation in bad.field_violations}
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            retry_after = retry.retry_delay.seconds
     return Outcome(
         False,
         reason=reason,
         detail=error.details() or "",
         fields=fields,
         status=error.code().name,
+        retry_after=retry_after,
         raw=error,
     )

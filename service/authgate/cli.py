@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     _settings_flags(create)
     listing = users.add_parser("list", help="list every user")
     _settings_flags(listing)
+    set_password = users.add_parser(
+        "set-password", help="set a new password; every token of the user stops working"
+    )
+    set_password.add_argument("--email", required=True)
+    set_password.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    _settings_flags(set_password)
     for name, help_text in (
         ("deactivate", "refuse the user tokens"),
         ("activate", "undo deactivate"),

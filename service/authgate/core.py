@@ -87,18 +87,27 @@ class AuthCore:
             audit("token_refreshed", user_id=user.id, client=client)
             access = self.tokens.encode(user.id, TokenType.ACCESS, version=user.token_version)
             return RefreshedTokens(access=access)
-        registered = await self.registry.spend(claims.jti, _now())
+        successor, successor_claims = self.tokens.encode_with_claims(
+            user.id, TokenType.REFRESH, version=user.token_version
+        )
+        expires = datetime.fromtimestamp(successor_claims.expires_at, UTC)
+        registered = await self.registry.rotate(
+            claims.jti, successor_claims.jti, user.id, expires, _now()
+        )
         if registered.state is TokenState.SPENT and self._within_grace(registered.spent_at):
-            pass  # the client's own retry of a refresh it did not see answered
+            # The client's own retry of a refresh whose answer it did not see.
+            await self.registry.register(
+                successor_claims.jti, registered.family_id, user.id, expires
+            )
         elif registered.state is TokenState.SPENT:
             await self.registry.revoke_family(registered.family_id, _now())
             audit("refresh_reuse_detected", user_id=user.id, client=client, reason="family revoked")
             raise token_not_valid("Token has been revoked.")
         elif registered.state is not TokenState.LIVE:
             raise token_not_valid("Token has been revoked.")
-        pair = await self._new_pair(user, registered.family_id)
+        access = self.tokens.encode(user.id, TokenType.ACCESS, version=user.token_version)
         audit("token_refreshed", user_id=user.id, client=client, reason="rotated")
-        return RefreshedTokens(access=pair.access, refresh=pair.refresh)
+        return RefreshedTokens(access=access, refresh=successor)
 
     def _within_grace(self, spent_at: datetime | None) -> bool:
         return spent_at is not None and _now() - spent_at <= self.policy.grace

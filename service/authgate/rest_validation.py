@@ -67,6 +67,8 @@ class FieldErrorsJSONBodyValidator(JSONRequestBodyValidator):
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if body is None:
+            if not self._required:
+                return None
             raise invalid_request({"body": ["Request body must not be empty."]})
         errors: dict[str, list[str]] = {}
         for error in self._validator.iter_errors(body):

@@ -51,10 +51,16 @@ class RefreshTokenRegistry:
             row = (await connection.execute(query)).first()
         return _registered(row)
 
-    async def spend(self, jti: str, now: datetime) -> RegisteredToken:
-        """Mark a live token spent, atomically: one conditional UPDATE, never read-then-write.
+    async def rotate(
+        self, jti: str, successor: str, user_id: str, expires_at: datetime, now: datetime
+    ) -> RegisteredToken:
+        """Spend a live token and register its successor in one transaction.
 
-        Returns LIVE when this call spent it; otherwise what the token already was.
+        The spend is one conditional UPDATE, never read-then-write, so of many concurrent
+        callers exactly one wins. Registering the successor in the same transaction means a
+        reuse detected by a loser (who can only see the spend once committed) revokes the
+        successor too. Returns LIVE when this call spent the token; otherwise what the token
+        already was, and nothing is written.
         """
         async with self._connect(write=True) as connection:
             spent = await connection.execute(
@@ -68,8 +74,16 @@ class RefreshTokenRegistry:
                 .returning(refresh_tokens.c.family_id)
             )
             row = spent.first()
-        if row is not None:
-            return RegisteredToken(TokenState.LIVE, row.family_id)
+            if row is not None:
+                await connection.execute(
+                    refresh_tokens.insert().values(
+                        jti=successor,
+                        family_id=row.family_id,
+                        user_id=user_id,
+                        expires_at=expires_at,
+                    )
+                )
+                return RegisteredToken(TokenState.LIVE, row.family_id)
         return await self.lookup(jti)
 
     async def revoke(self, jti: str, now: datetime) -> None:
