@@ -15,7 +15,6 @@ from typing import Any
 from . import keys
 from .errors import AuthError
 from .runtime import open_runtime
-from .server import serve_forever
 from .settings import Settings
 
 
@@ -139,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         if args.command == "serve":
+            # Imported here: the admin commands need neither door's stack (a second saved).
+            from .server import serve_forever
+
             asyncio.run(serve_forever(settings))
         else:
             asyncio.run(_run_admin(args, settings))

@@ -173,6 +173,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _encodable(value: str) -> bool:
+    # JSON may carry "\ud800", which no database or signature check can encode.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _require_text(**fields: tuple[str, int | None]) -> None:
     """Refuse blank, oversized or NUL-carrying text fields, naming each one."""
     problems: dict[str, list[str]] = {}
@@ -181,7 +190,7 @@ def _require_text(**fields: tuple[str, int | None]) -> None:
             problems[name] = ["This field may not be blank."]
         elif max_length is not None and len(value) > max_length:
             problems[name] = [f"Ensure this field has no more than {max_length} characters."]
-        elif "\x00" in value:
-            problems[name] = ["This field may not contain NUL characters."]
+        elif "\x00" in value or not _encodable(value):
+            problems[name] = ["This field may not contain NUL or unpaired surrogate characters."]
     if problems:
         raise invalid_request(problems)

@@ -10,7 +10,7 @@ from typing import Any
 
 from connexion import AsyncApp
 from connexion.datastructures import MediaTypeDict
-from connexion.exceptions import ProblemException
+from connexion.exceptions import ProblemException, UnsupportedMediaTypeProblem
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.validators import VALIDATOR_MAP
@@ -34,8 +34,9 @@ class PayloadTooLarge(ProblemException):
         )
 
 
-class BodySizeLimit:
-    """Refuses request bodies over `limit` bytes, declared or streamed, before parsing them.
+class RequestBodyGuard:
+    """Refuses request bodies over `limit` bytes, declared or streamed, before parsing them,
+    and bodies without a Content-Type (Connexion would hand them to the handler unparsed).
 
     A chunked body (no Content-Length) is read here, up to the limit, and handed on with its
     length declared: Connexion's validators take a missing Content-Length for an empty body.
@@ -51,6 +52,9 @@ class BodySizeLimit:
             return
         headers = dict(scope.get("headers", ()))
         declared = headers.get(b"content-length")
+        has_body = (declared is not None and declared != b"0") or b"transfer-encoding" in headers
+        if has_body and not headers.get(b"content-type"):
+            raise UnsupportedMediaTypeProblem(detail="A request body needs a Content-Type.")
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.limit:
                 raise PayloadTooLarge(self.limit)
@@ -124,7 +128,7 @@ def create_rest_app(core: AuthCore, *, max_body_bytes: int = 65536) -> AsyncApp:
     )
     app.add_api(spec_path(), validator_map=validators, validate_responses=False)
     app.add_middleware(
-        BodySizeLimit, position=MiddlewarePosition.BEFORE_ROUTING, limit=max_body_bytes
+        RequestBodyGuard, position=MiddlewarePosition.BEFORE_ROUTING, limit=max_body_bytes
     )
     app.add_error_handler(AuthError, auth_error_problem)
     app.add_error_handler(ProblemException, http_error_problem)

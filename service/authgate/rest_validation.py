@@ -50,15 +50,31 @@ def _field(error: ValidationError) -> str:
     return ".".join(map(str, error.absolute_path)) or "body"
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Parsers disagree on which duplicate wins; refusing them leaves nothing to disagree on.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
 class FieldErrorsJSONBodyValidator(JSONRequestBodyValidator):
     async def _parse(self, stream: Any, scope: Any) -> Any:
         raw = b"".join([chunk async for chunk in stream])
         if not raw.strip():
             return None
         try:
-            return json.loads(raw.decode(self._encoding))
+            return json.loads(raw.decode(self._encoding), object_pairs_hook=_unique_keys)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
             raise invalid_request({"body": [f"JSON parse error: {error}"]}) from error
+        except _DuplicateKey as error:
+            raise invalid_request({str(error): ["Duplicate key in JSON object."]}) from error
 
     async def wrap_receive(self, receive: Any, *, scope: Any) -> Any:
         if self._required and not int(Headers(scope=scope).get("content-length", 0) or 0):

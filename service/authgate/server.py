@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from .core import AuthCore
 from .grpc_api import start_grpc_door
 from .rest_app import create_rest_app
 from .runtime import open_runtime
@@ -46,9 +47,27 @@ def _display(host: str, port: int) -> str:
 
 async def serve_forever(settings: Settings) -> None:
     """Serve both doors until SIGTERM or SIGINT, then drain in-flight calls and return."""
-    async with open_runtime(settings) as runtime:
-        core = runtime.core
+    # Handlers first: a signal during start-up (migrations, binding) also stops cleanly.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with open_runtime(settings) as runtime:
+            if not stop.is_set():
+                await _serve_doors(runtime.core, settings, stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("stopped")
+
+
+async def _serve_doors(core: AuthCore, settings: Settings, stop: asyncio.Event) -> None:
+    try:
         rest_socket = bind_socket(settings.http_addr)
+    except OSError as error:
+        raise OSError(f"cannot bind the REST door to {settings.http_addr}: {error}") from error
+    with rest_socket:
         rest_host, rest_port = rest_socket.getsockname()[:2]
         rest_server = _RestServer(
             uvicorn.Config(
@@ -69,16 +88,9 @@ async def serve_forever(settings: Settings) -> None:
         log.info("rest listening on http://%s", _display(rest_host, rest_port))
         log.info("grpc listening on %s", _display(grpc_host, grpc_door.port))
 
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         stop_task = asyncio.create_task(stop.wait())
         await asyncio.wait({rest_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         log.info("shutting down: draining in-flight requests")
         rest_server.should_exit = True
         await asyncio.gather(grpc_door.stop(settings.shutdown_grace_seconds), rest_task)
         stop_task.cancel()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        log.info("stopped")

@@ -100,6 +100,8 @@ class TokenCodec:
         """
         if len(token) > MAX_TOKEN_LENGTH:
             raise token_not_valid("Token is too long.")
+        if not token.isascii():  # a JWT is base64url and dots; anything else is not ours
+            raise token_not_valid()
         try:
             header = jwt.get_unverified_header(token)
             kid = header.get("kid")
