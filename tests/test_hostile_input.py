@@ -191,9 +191,11 @@ def login_rest(http) -> str:
     ids=["email-over-254", "injection-and-long-password", "nul"],
 )
 def test_hostile_grpc_credentials_get_a_client_code(server, request_message):
-    with grpc.insecure_channel(server.grpc_target) as channel:
-        with pytest.raises(grpc.RpcError) as caught:
-            auth_pb2_grpc.AuthServiceStub(channel).IssueToken(request_message, timeout=10)
+    with (
+        grpc.insecure_channel(server.grpc_target) as channel,
+        pytest.raises(grpc.RpcError) as caught,
+    ):
+        auth_pb2_grpc.AuthServiceStub(channel).IssueToken(request_message, timeout=10)
     assert caught.value.code() in (
         grpc.StatusCode.INVALID_ARGUMENT,
         grpc.StatusCode.UNAUTHENTICATED,
@@ -201,11 +203,12 @@ def test_hostile_grpc_credentials_get_a_client_code(server, request_message):
 
 
 def test_oversized_grpc_message_is_refused_cleanly(server):
-    with grpc.insecure_channel(server.grpc_target) as channel:
-        with pytest.raises(grpc.RpcError) as caught:
-            auth_pb2_grpc.AuthServiceStub(channel).IssueToken(
-                auth_pb2.IssueTokenRequest(email="a@b.c", password="p" * 200_000), timeout=10
-            )
+    request = auth_pb2.IssueTokenRequest(email="a@b.c", password="p" * 200_000)
+    with (
+        grpc.insecure_channel(server.grpc_target) as channel,
+        pytest.raises(grpc.RpcError) as caught,
+    ):
+        auth_pb2_grpc.AuthServiceStub(channel).IssueToken(request, timeout=10)
     assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
