@@ -2,9 +2,15 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-BUF := node_modules/.bin/buf
+NODE_BIN := node_modules/.bin
+BUF := $(NODE_BIN)/buf
+PROTO_FILES := $(shell find proto -name '*.proto')
+# The wire contract `buf breaking` holds proto/ to; `make proto-baseline` records a new one.
+PROTO_BASELINE := proto/baseline/authgate-v1.binpb
+# Generated clients (never committed; see docs/clients.md).
+CLIENTS := build/clients
 
-.PHONY: run test stubs lint proto-lint clean
+.PHONY: run test stubs clients chromium lint proto-lint proto-baseline clean
 
 # .venv with AuthGate (editable) and its dev tools; redone when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -13,7 +19,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# buf, pinned in package.json / package-lock.json.
+# The REST client generator and what its output imports, pinned in clients/requirements.txt.
+$(BIN)/.clients-installed: $(BIN)/.installed clients/requirements.txt
+	$(BIN)/pip install --quiet -r clients/requirements.txt
+	touch $@
+
+# buf, protoc-gen-es, openapi-typescript, grpc-js, newman, tsc: pinned in package.json and
+# package-lock.json.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -22,27 +34,57 @@ node_modules/.installed: package.json package-lock.json
 build/proto-include/google/api/annotations.proto: $(BIN)/.installed
 	$(BIN)/python proto/generate_stubs.py --include-only
 
+# Every generated client, from the current contract: a typed Python REST client
+# (openapi-python-client), TypeScript types of the REST bodies (openapi-typescript) and
+# protobuf-ES messages (buf generate with the local protoc-gen-es, buf.gen.yaml).
+$(CLIENTS)/.generated: $(BIN)/.clients-installed node_modules/.installed \
+		build/proto-include/google/api/annotations.proto openapi/authgate.yaml $(PROTO_FILES) \
+		buf.yaml buf.gen.yaml clients/openapi_for_clients.py clients/openapi-python-client.yaml
+	rm -rf $(CLIENTS)
+	$(BIN)/python clients/openapi_for_clients.py openapi/authgate.yaml $(CLIENTS)/openapi.json
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate --meta none \
+		--path $(CLIENTS)/openapi.json --config clients/openapi-python-client.yaml \
+		--output-path $(CLIENTS)/python/authgate_client
+	$(NODE_BIN)/openapi-typescript $(CLIENTS)/openapi.json --output $(CLIENTS)/ts/openapi.d.ts
+	$(BUF) generate --path proto/authgate
+	touch $@
+
 ## run: install everything and serve both doors (REST :8000, gRPC :50051) on SQLite in ./var
 run: $(BIN)/.installed
 	$(BIN)/authgate serve
 
-## test: install everything and run every test
-test: $(BIN)/.installed node_modules/.installed
+## test: install everything (clients, Chromium) and run every test
+test: $(BIN)/.installed node_modules/.installed clients chromium
 	$(BIN)/pytest
 
-## stubs: regenerate the committed Python gRPC stubs from proto/
-stubs: $(BIN)/.installed
+## stubs: regenerate the committed Python gRPC stubs from proto/, and every client in build/clients
+stubs: $(BIN)/.clients-installed node_modules/.installed
 	$(BIN)/python proto/generate_stubs.py
+	rm -f $(CLIENTS)/.generated
+	$(MAKE) --no-print-directory clients
 
-## proto-lint: buf lint and buf format on proto/
+## clients: generate the clients in build/clients when the contract changed
+clients: $(CLIENTS)/.generated
+
+## chromium: install headless Chromium (Debian's package, as root) for the Swagger UI test
+chromium:
+	@command -v chromium >/dev/null || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+## proto-lint: buf lint, buf format, and buf breaking against the committed baseline
 proto-lint: node_modules/.installed build/proto-include/google/api/annotations.proto
 	$(BUF) lint --path proto/authgate
 	$(BUF) format --diff --exit-code --path proto/authgate
+	$(BUF) breaking proto --against $(PROTO_BASELINE)
+
+## proto-baseline: record proto/ as the baseline; commit it with a deliberate contract change
+proto-baseline: node_modules/.installed build/proto-include/google/api/annotations.proto
+	$(BUF) build proto --exclude-source-info -o $(PROTO_BASELINE)
 
 ## lint: ruff and buf
 lint: $(BIN)/.installed proto-lint
-	$(BIN)/ruff check service tests proto $(wildcard bench)
-	$(BIN)/ruff format --check service tests proto $(wildcard bench)
+	$(BIN)/ruff check service tests proto clients $(wildcard bench)
+	$(BIN)/ruff format --check service tests proto clients $(wildcard bench)
 
 clean:
-	rm -rf $(VENV) node_modules build
+	rm -rf $(VENV) node_modules build test-artifacts

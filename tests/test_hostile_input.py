@@ -11,11 +11,11 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from test_doors import assert_refused, claims, login
 
 from authgate.v1 import auth_pb2, auth_pb2_grpc
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from test_doors import assert_refused, claims, login
 
 
 def b64(data: bytes) -> str:

@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
-from test_doors import assert_refused, login
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, open_door
 from servers import ServerProcess
+from test_doors import assert_refused, login
 
 
 def test_verify_accepts_valid_access_and_refresh_tokens(door):

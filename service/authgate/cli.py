@@ -9,6 +9,7 @@ import getpass
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -139,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             # Imported here: the admin commands need neither door's stack (a second saved).
+            # Connexion imports starlette.testclient, whose httpx nag is not ours to act on.
+            warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
             from .server import serve_forever
 
             asyncio.run(serve_forever(settings))

@@ -30,6 +30,11 @@ async def verify_against_dummy(password: str) -> None:
     await verify_password(_dummy_hash(), password)
 
 
+async def prepare() -> None:
+    """Compute the dummy hash at start-up, in a thread, not inside the first login."""
+    await asyncio.to_thread(_dummy_hash)
+
+
 def needs_rehash(password_hash: str) -> bool:
     try:
         return _HASHER.check_needs_rehash(password_hash)

@@ -31,7 +31,7 @@ def _message(error: ValidationError) -> str:
         return "This field is required."
     if error.validator == "type":
         return f"Must be {_TYPE_NAMES.get(str(error.validator_value), error.validator_value)}."
-    if error.validator == "minLength":
+    if error.validator in ("minLength", "pattern"):
         return "This field may not be blank."
     if error.validator == "maxLength":
         return f"Ensure this field has no more than {schema['maxLength']} characters."

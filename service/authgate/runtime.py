@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from . import keys
+from . import keys, passwords
 from .admin import Administration
 from .core import AuthCore, RefreshPolicy
 from .settings import Settings
@@ -33,6 +33,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     engine = create_engine(settings.resolved_database_url)
     try:
         await migrate(engine)
+        await passwords.prepare()
         key_set = keys.load_or_create(settings.data_dir, settings.algorithm)
         tokens = TokenCodec(
             keys.KeyRing(settings.data_dir / keys.KEY_FILE_NAME, key_set),
