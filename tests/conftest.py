@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from contextlib import contextmanager
 
 import pytest
 
@@ -14,6 +14,7 @@ from authgate.store import UserStore, create_engine
 from authgate.tokens import TokenCodec
 from authgate.users import User
 
+from databases import temporary_postgres_database
 from doors import GrpcDoor, RestDoor
 from servers import ServerProcess
 
@@ -23,12 +24,33 @@ PASSWORD = "correct horse battery"
 _numbers = itertools.count()
 
 
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every integration test runs on both stores: '' is SQLite in the data directory."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    with temporary_postgres_database() as url:
+        yield url
+
+
+@contextmanager
+def own_database(database_url: str) -> Iterator[str]:
+    """A store of the same kind as `database_url`, for a server a test module starts itself."""
+    if not database_url:
+        yield ""
+        return
+    with temporary_postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("authgate-data")
     process = ServerProcess(
         data_dir,
         {
+            "AUTHGATE_DATABASE_URL": database_url,
             "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
             "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
             # Every test client is 127.0.0.1: only tests/test_security.py tests this limit.
@@ -54,8 +76,8 @@ def grpc_door(server: ServerProcess) -> Iterator[GrpcDoor]:
 
 
 @pytest.fixture(params=["rest", "grpc"])
-def door(request: pytest.FixtureRequest) -> RestDoor | GrpcDoor:
-    """Each scenario runs once through each front door."""
+def door(request: pytest.FixtureRequest, server: ServerProcess) -> RestDoor | GrpcDoor:
+    """Each scenario runs once through each front door (and on each store, via `server`)."""
     return request.getfixturevalue(f"{request.param}_door")
 
 
@@ -64,12 +86,8 @@ def open_door(kind: str, server: ServerProcess) -> RestDoor | GrpcDoor:
     return RestDoor(server.http_url) if kind == "rest" else GrpcDoor(server.grpc_target)
 
 
-def _database_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'authgate.sqlite3'}"
-
-
-async def _with_store(data_dir: Path, action: Callable[[UserStore], object]) -> object:
-    engine = create_engine(_database_url(data_dir))
+async def _with_store(server: ServerProcess, action: Callable[[UserStore], object]) -> object:
+    engine = create_engine(server.database_url)
     try:
         return await action(UserStore(engine))  # type: ignore[misc]
     finally:
@@ -84,7 +102,7 @@ def make_user(server: ServerProcess) -> Callable[..., User]:
         email = email or f"user{next(_numbers)}-{id(server)}@example.com"
         return asyncio.run(
             _with_store(
-                server.data_dir,
+                server,
                 lambda store: store.create_user(email, PASSWORD, is_staff=staff, is_active=active),
             )
         )  # type: ignore[return-value]
@@ -95,7 +113,7 @@ def make_user(server: ServerProcess) -> Callable[..., User]:
 @pytest.fixture
 def set_active(server: ServerProcess) -> Callable[[str, bool], None]:
     def change(email: str, active: bool) -> None:
-        asyncio.run(_with_store(server.data_dir, lambda store: store.set_active(email, active)))
+        asyncio.run(_with_store(server, lambda store: store.set_active(email, active)))
 
     return change
 

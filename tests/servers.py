@@ -62,6 +62,13 @@ class ServerProcess:
             self.lines.append(line)
 
     @property
+    def database_url(self) -> str:
+        """The store this server uses (its own SQLite file unless a URL was given)."""
+        return self.env.get("AUTHGATE_DATABASE_URL") or (
+            f"sqlite:///{self.data_dir / 'authgate.sqlite3'}"
+        )
+
+    @property
     def log(self) -> str:
         return "".join(self.lines)
 

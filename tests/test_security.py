@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import jwt
 import pytest
 
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, open_door
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, open_door, own_database
 from servers import ServerProcess
 from test_doors import assert_refused, login
 
@@ -142,10 +142,17 @@ def test_audit_log_records_logins_without_secrets(door, server):
 
 
 @pytest.fixture(scope="module")
-def rotating_server(tmp_path_factory):
+def rotating_server(tmp_path_factory, database_url):
+    # On both stores: single use under concurrency is the store's conditional update.
+    with own_database(database_url) as url:
+        yield from _rotating_server_process(tmp_path_factory.mktemp("rotating"), url)
+
+
+def _rotating_server_process(data_dir, database_url):
     process = ServerProcess(
-        tmp_path_factory.mktemp("rotating"),
+        data_dir,
         {
+            "AUTHGATE_DATABASE_URL": database_url,
             "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
             "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
             "AUTHGATE_ROTATE_REFRESH_TOKENS": "true",

@@ -34,7 +34,15 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,  # a connection that died while idle is replaced, not handed out
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=5,
+        # Bounded waits: an unreachable or stuck database answers 503 in seconds, not never.
+        connect_args={"connect_timeout": 3, "options": "-c statement_timeout=5000"},
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -59,7 +67,14 @@ async def migrate(engine: AsyncEngine) -> None:
         await connection.run_sync(_upgrade)
 
 
+# Replicas starting together must not migrate together: PostgreSQL serializes them on this
+# transaction-scoped advisory lock (SQLite serializes writers by itself).
+_MIGRATION_LOCK = 0x41555448  # "AUTH"
+
+
 def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
