@@ -9,7 +9,6 @@ import getpass
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -140,8 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             # Imported here: the admin commands need neither door's stack (a second saved).
-            # Connexion imports starlette.testclient, whose httpx nag is not ours to act on.
-            warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+            if settings.workers > 1:
+                from .workers import supervise
+
+                return supervise(settings)
             from .server import serve_forever
 
             asyncio.run(serve_forever(settings))

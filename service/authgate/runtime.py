@@ -26,13 +26,18 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+async def open_runtime(settings: Settings, *, prepare: bool = True) -> AsyncIterator[Runtime]:
     """The core and the operator's actions on a migrated store with loaded (or first-start
-    generated) keys; the database connections close on exit."""
+    generated) keys; the database connections close on exit.
+
+    `prepare` migrates the store and creates the bootstrap user; a supervisor does that once
+    for all its workers, which then open with `prepare=False`.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = create_engine(settings.resolved_database_url)
     try:
-        await migrate(engine)
+        if prepare:
+            await migrate(engine)
         await passwords.prepare()
         key_set = keys.load_or_create(settings.data_dir, settings.algorithm)
         tokens = TokenCodec(
@@ -53,7 +58,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         runtime = Runtime(
             AuthCore(store, tokens, registry, throttle, policy), Administration(store, registry)
         )
-        if settings.bootstrap_email:
+        if prepare and settings.bootstrap_email:
             created = await runtime.admin.bootstrap(
                 settings.bootstrap_email, settings.bootstrap_password
             )

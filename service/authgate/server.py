@@ -47,7 +47,7 @@ def _display(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def serve_forever(settings: Settings) -> None:
+async def serve_forever(settings: Settings, *, prepare: bool = True) -> None:
     """Serve both doors until SIGTERM or SIGINT, then drain in-flight calls and return."""
     # Handlers first: a signal during start-up (migrations, binding) also stops cleanly.
     stop = asyncio.Event()
@@ -55,7 +55,7 @@ async def serve_forever(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings, prepare=prepare) as runtime:
             if not stop.is_set():
                 await _serve_doors(runtime.core, settings, stop)
     finally:
@@ -66,7 +66,7 @@ async def serve_forever(settings: Settings) -> None:
 
 async def _serve_doors(core: AuthCore, settings: Settings, stop: asyncio.Event) -> None:
     try:
-        rest_socket = bind_socket(settings.http_addr)
+        rest_socket = bind_socket(settings.http_addr, reuse_port=settings.workers > 1)
     except OSError as error:
         raise OSError(f"cannot bind the REST door to {settings.http_addr}: {error}") from error
     with rest_socket:

@@ -72,6 +72,7 @@ class Settings:
     shutdown_grace_seconds: float = _setting(
         10.0, "AUTHGATE_SHUTDOWN_GRACE_SECONDS", "how long SIGTERM waits for in-flight calls"
     )
+    workers: int = _setting(1, "AUTHGATE_WORKERS", "processes sharing both ports")
     log_level: str = _setting("INFO", "AUTHGATE_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR")
 
     def __post_init__(self) -> None:
@@ -86,6 +87,8 @@ class Settings:
                 split_address(getattr(self, name))
             except ValueError as exc:
                 problems.append(f"{name}: {exc}")
+        if self.workers < 1:
+            problems.append("workers must be at least 1")
         if self.rotation_grace_seconds < 0:
             problems.append("rotation_grace_seconds must not be negative")
         for name in ("login_limit_per_account", "login_limit_per_address"):

@@ -1,0 +1,106 @@
+"""`--workers N`: N serving processes sharing both ports (SO_REUSEPORT), one supervisor.
+
+The supervisor migrates the store and makes the keys once, fixes the ports (port 0 becomes a
+concrete free port all workers share), starts the workers, and stops them together: on
+SIGTERM or SIGINT it forwards the signal and waits for every worker to drain; if a worker
+dies, it stops the rest and exits non-zero, so the process manager can restart the whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import tempfile
+import time
+from multiprocessing.process import BaseProcess
+
+from .runtime import open_runtime
+from .settings import Settings, split_address
+
+log = logging.getLogger("authgate")
+
+
+def reserve_port(address: str) -> tuple[str, socket.socket]:
+    """A concrete address for `address`, with a bound (not listening) socket holding it."""
+    host, port = split_address(address)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    holder = socket.socket(family, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind((host, port))
+    bound = holder.getsockname()[1]
+    return (f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"), holder
+
+
+async def _prepare(settings: Settings) -> None:
+    """Migrate, make the keys and the bootstrap user once, before any worker starts."""
+    async with open_runtime(settings):
+        pass
+
+
+def _worker(settings: Settings, log_level: str) -> None:
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from .server import serve_forever  # in the worker: the parent needs no door stack
+
+    asyncio.run(serve_forever(settings, prepare=False))
+
+
+def supervise(settings: Settings) -> int:
+    """Run `settings.workers` workers until a signal; the exit code for the CLI."""
+    asyncio.run(_prepare(settings))
+    http_addr, http_holder = reserve_port(settings.http_addr)
+    grpc_addr, grpc_holder = reserve_port(settings.grpc_addr)
+    # prometheus-client's multiprocess mode: every worker writes its samples here.
+    metrics_dir = tempfile.mkdtemp(prefix="authgate-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    worker_settings = dataclasses.replace(settings, http_addr=http_addr, grpc_addr=grpc_addr)
+    context = multiprocessing.get_context("spawn")
+    workers: list[BaseProcess] = [
+        context.Process(
+            target=_worker,
+            args=(worker_settings, settings.log_level.upper()),
+            name=f"authgate-worker-{n}",
+        )
+        for n in range(settings.workers)
+    ]
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for worker in workers:
+            if worker.pid and worker.exitcode is None:
+                os.kill(worker.pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for worker in workers:
+            worker.start()
+        log.info("supervising %d workers on %s and %s", len(workers), http_addr, grpc_addr)
+        while not stopping and all(worker.exitcode is None for worker in workers):
+            time.sleep(0.2)
+        if not stopping:
+            log.error("a worker exited; stopping the others")
+            stop(signal.SIGTERM, None)
+        deadline = time.monotonic() + settings.shutdown_grace_seconds + 5
+        for worker in workers:
+            worker.join(max(0.1, deadline - time.monotonic()))
+            if worker.exitcode is None:
+                worker.kill()
+                worker.join()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        http_holder.close()
+        grpc_holder.close()
+        for name in os.listdir(metrics_dir):
+            os.unlink(os.path.join(metrics_dir, name))
+        os.rmdir(metrics_dir)
+    codes = [worker.exitcode for worker in workers]
+    log.info("stopped (worker exit codes %s)", codes)
+    return 0 if stopping and all(code == 0 for code in codes) else 1
