@@ -11,8 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-_REST = re.compile(r"rest listening on (http://\S+)")
-_GRPC = re.compile(r"grpc listening on (\S+)")
+_REST = re.compile(r"rest listening on (http://[\w.:\[\]]+)")
+_GRPC = re.compile(r"grpc listening on ([\w.:\[\]]+)")
 
 
 class ServerProcess:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, open_door
@@ -70,3 +72,21 @@ def test_a_dead_worker_stops_the_pool_with_an_error(pool):
     os.kill(victim, signal.SIGKILL)
     assert pool.process.wait(timeout=20) == 1
     assert "a worker exited" in pool.log
+
+
+def test_metrics_add_up_across_workers(pool):
+    logins = 0
+    for _ in range(12):  # fresh connections: the kernel spreads them over both workers
+        door = open_door("rest", pool)
+        try:
+            logins += door.issue_token(ADMIN_EMAIL, ADMIN_PASSWORD).ok
+        finally:
+            door.close()
+    with httpx.Client(base_url=pool.http_url, timeout=10) as client:
+        totals = set()
+        for _ in range(6):  # whichever worker answers, it reports the pool's sum
+            match = re.search(
+                r"^authgate_tokens_issued_total (\S+)$", client.get("/metrics").text, re.M
+            )
+            totals.add(float(match.group(1)))
+    assert totals == {float(logins)}

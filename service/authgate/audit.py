@@ -11,11 +11,28 @@ import json
 import logging
 import time
 
+from . import metrics
+
 log = logging.getLogger("authgate.audit")
 
 
 def audit(event: str, *, user_id: str = "", client: str = "", reason: str = "") -> None:
+    """Log a security event and count it (the metrics follow the audit trail)."""
+    _count(event, reason)
     if log.isEnabledFor(logging.INFO):
         record = {"ts": round(time.time(), 3), "event": event, "user_id": user_id}
         record.update(client=client, reason=reason)
         log.info(json.dumps(record, separators=(",", ":")))
+
+
+def _count(event: str, reason: str) -> None:
+    if event == "login_succeeded":
+        metrics.TOKENS_ISSUED.inc()
+    elif event in ("login_failed", "login_throttled"):
+        metrics.LOGINS_FAILED.labels(
+            "throttled" if event == "login_throttled" else "credentials"
+        ).inc()
+    elif event == "token_refreshed":
+        metrics.TOKENS_REFRESHED.inc()
+    elif event in ("token_revoked", "tokens_revoked_all", "refresh_reuse_detected"):
+        metrics.TOKENS_REVOKED.labels(event).inc()

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import getpass
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from typing import Any
 
 from . import keys
 from .errors import AuthError
+from .logs import configure_logging
 from .runtime import open_runtime
 from .settings import Settings
 
@@ -129,13 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"authgate: error: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # Alembic narrates every start at INFO ("Context impl SQLiteImpl"); keep its warnings.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    configure_logging(settings.log_level, settings.log_format)
     try:
         if args.command == "serve":
             # Imported here: the admin commands need neither door's stack (a second saved).

@@ -16,6 +16,7 @@ from . import messages
 from .core import AuthCore
 from .errors import AuthError, invalid_request, not_authenticated
 from .grpc_errors import abort
+from .observability import GrpcObservability
 from .users import User
 from .v1 import auth_pb2, auth_pb2_grpc
 
@@ -200,7 +201,7 @@ class GrpcDoor:
 async def start_grpc_door(core: AuthCore, address: str) -> GrpcDoor:
     """Start AuthService with health and reflection on `address` (port 0 picks one)."""
     server = grpc.aio.server(
-        interceptors=[AuthServiceInterceptor(core)],
+        interceptors=[GrpcObservability(), AuthServiceInterceptor(core)],
         options=[
             # Between grpc's soft (8 KiB) and hard limits it drops calls at random; one limit
             # makes the answer deterministic: RESOURCE_EXHAUSTED beyond 16 KiB of metadata,

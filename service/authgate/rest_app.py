@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
 from connexion import AsyncApp
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException, UnsupportedMediaTypeProblem
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .core import AuthCore
 from .errors import AuthError
+from .observability import RestObservability
 from .rest_problems import auth_error_problem, http_error_problem, unexpected_error_problem
 from .rest_validation import FieldErrorsJSONBodyValidator, FieldErrorsParameterValidator
 
@@ -109,6 +111,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay_receive
 
 
+def operations_by_path() -> dict[str, str]:
+    """Each path of the spec and its operation's name (the handler's, as in the log)."""
+    spec = yaml.safe_load(spec_path().read_text())
+    return {
+        path: operation["operationId"].rsplit(".", 1)[-1]
+        for path, methods in spec["paths"].items()
+        for operation in methods.values()
+    }
+
+
 def create_rest_app(core: AuthCore, *, max_body_bytes: int = 65536) -> AsyncApp:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
@@ -129,6 +141,11 @@ def create_rest_app(core: AuthCore, *, max_body_bytes: int = 65536) -> AsyncApp:
     app.add_api(spec_path(), validator_map=validators, validate_responses=False)
     app.add_middleware(
         RequestBodyGuard, position=MiddlewarePosition.BEFORE_ROUTING, limit=max_body_bytes
+    )
+    app.add_middleware(
+        RestObservability,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        operations=operations_by_path(),
     )
     app.add_error_handler(AuthError, auth_error_problem)
     app.add_error_handler(ProblemException, http_error_problem)

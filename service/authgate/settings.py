@@ -73,6 +73,9 @@ class Settings:
         10.0, "AUTHGATE_SHUTDOWN_GRACE_SECONDS", "how long SIGTERM waits for in-flight calls"
     )
     workers: int = _setting(1, "AUTHGATE_WORKERS", "processes sharing both ports")
+    log_format: str = _setting(
+        "text", "AUTHGATE_LOG_FORMAT", "text, or json for one JSON object per line"
+    )
     log_level: str = _setting("INFO", "AUTHGATE_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR")
 
     def __post_init__(self) -> None:
@@ -87,6 +90,8 @@ class Settings:
                 split_address(getattr(self, name))
             except ValueError as exc:
                 problems.append(f"{name}: {exc}")
+        if self.log_format not in ("text", "json"):
+            problems.append("log_format must be text or json")
         if self.workers < 1:
             problems.append("workers must be at least 1")
         if self.rotation_grace_seconds < 0:

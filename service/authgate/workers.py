@@ -19,6 +19,7 @@ import tempfile
 import time
 from multiprocessing.process import BaseProcess
 
+from .logs import configure_logging
 from .runtime import open_runtime
 from .settings import Settings, split_address
 
@@ -42,9 +43,8 @@ async def _prepare(settings: Settings) -> None:
         pass
 
 
-def _worker(settings: Settings, log_level: str) -> None:
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+def _worker(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format)
     from .server import serve_forever  # in the worker: the parent needs no door stack
 
     asyncio.run(serve_forever(settings, prepare=False))
@@ -63,7 +63,7 @@ def supervise(settings: Settings) -> int:
     workers: list[BaseProcess] = [
         context.Process(
             target=_worker,
-            args=(worker_settings, settings.log_level.upper()),
+            args=(worker_settings,),
             name=f"authgate-worker-{n}",
         )
         for n in range(settings.workers)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..errors import AuthError, Reason, unavailable
+from ..metrics import STORE_ERRORS
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 
@@ -93,4 +94,5 @@ async def connect(engine: AsyncEngine, *, write: bool = False) -> AsyncIterator[
     except exc.IntegrityError as error:
         raise AuthError(Reason.ALREADY_EXISTS, "A user with that email already exists.") from error
     except (exc.DBAPIError, exc.InterfaceError, OSError, TimeoutError) as error:
+        STORE_ERRORS.inc()
         raise unavailable() from error
