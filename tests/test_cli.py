@@ -363,3 +363,18 @@ def test_keys_rotate_adds_a_new_active_key_and_keeps_the_old(data_dir: Path) -> 
     assert document["active"] != first
     assert document["active"] in result.stdout
     assert [key["kid"] for key in document["keys"]] == [first, document["active"]]
+
+
+def test_an_old_schema_is_refused_when_migrations_are_left_to_the_operator(
+    data_dir: Path,
+) -> None:
+    manual = {"AUTHGATE_MIGRATE_ON_START": "false"}
+
+    refused = authgate(data_dir, "users", "list", env=manual)
+    migrated = authgate(data_dir, "migrate", env=manual)
+    listed_after = authgate(data_dir, "users", "list", env=manual)
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip().endswith("run `authgate migrate` first")
+    assert migrated.returncode == 0, migrated.stderr
+    assert listed_after.returncode == 0, listed_after.stderr

@@ -91,6 +91,8 @@ async def _run_admin(args: argparse.Namespace, settings: Settings) -> None:
         return
     asks_password = getattr(args, "users_command", "") in ("create", "set-password")
     password = _read_password(args) if asks_password else ""
+    if args.command == "migrate":  # what migrate_on_start=false leaves to the operator
+        settings = dataclasses.replace(settings, migrate_on_start=True)
     async with open_runtime(settings) as runtime:
         core, admin = runtime.core, runtime.admin
         if args.command == "migrate":

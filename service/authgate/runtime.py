@@ -12,11 +12,15 @@ from . import keys, passwords
 from .admin import Administration
 from .core import AuthCore, RefreshPolicy
 from .settings import Settings
-from .store import RefreshTokenRegistry, UserStore, create_engine, migrate
+from .store import RefreshTokenRegistry, UserStore, create_engine, is_current, migrate
 from .throttle import LoginThrottle
 from .tokens import TokenCodec
 
 log = logging.getLogger(__name__)
+
+
+class SchemaBehind(OSError):
+    """Serving on an old schema would fail request by request; refuse to start instead."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,10 @@ async def open_runtime(settings: Settings, *, prepare: bool = True) -> AsyncIter
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = create_engine(settings.resolved_database_url)
     try:
-        if prepare:
+        if prepare and settings.migrate_on_start:
             await migrate(engine)
+        elif not await is_current(engine):
+            raise SchemaBehind("the database schema is not current: run `authgate migrate` first")
         await passwords.prepare()
         key_set = keys.load_or_create(settings.data_dir, settings.algorithm)
         tokens = TokenCodec(

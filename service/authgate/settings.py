@@ -72,6 +72,9 @@ class Settings:
     shutdown_grace_seconds: float = _setting(
         10.0, "AUTHGATE_SHUTDOWN_GRACE_SECONDS", "how long SIGTERM waits for in-flight calls"
     )
+    migrate_on_start: bool = _setting(
+        True, "AUTHGATE_MIGRATE_ON_START", "apply migrations at start (false: `authgate migrate`)"
+    )
     workers: int = _setting(1, "AUTHGATE_WORKERS", "processes sharing both ports")
     log_format: str = _setting(
         "text", "AUTHGATE_LOG_FORMAT", "text, or json for one JSON object per line"

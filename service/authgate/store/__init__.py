@@ -1,6 +1,6 @@
 """Persistence: SQLAlchemy Core over SQLite (default) or PostgreSQL, Alembic migrations."""
 
-from .database import create_engine, migrate
+from .database import create_engine, is_current, migrate
 from .refresh_tokens import RefreshTokenRegistry, RegisteredToken, TokenState
 from .users import UserStore
 
@@ -10,5 +10,6 @@ __all__ = [
     "TokenState",
     "UserStore",
     "create_engine",
+    "is_current",
     "migrate",
 ]

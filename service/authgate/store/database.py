@@ -96,3 +96,17 @@ async def connect(engine: AsyncEngine, *, write: bool = False) -> AsyncIterator[
     except (exc.DBAPIError, exc.InterfaceError, OSError, TimeoutError) as error:
         STORE_ERRORS.inc()
         raise unavailable() from error
+
+
+async def is_current(engine: AsyncEngine) -> bool:
+    """Whether the schema is at the newest migration (for deployments that migrate apart)."""
+    async with engine.connect() as connection:
+        return bool(await connection.run_sync(_at_head))
+
+
+def _at_head(connection: Connection) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return MigrationContext.configure(connection).get_current_revision() == head
