@@ -39,7 +39,7 @@ class Key:
         if self.algorithm == "HS256":
             return None
         algorithm = jwt.algorithms.get_default_algorithms()[self.algorithm]
-        jwk: dict[str, str] = algorithm.to_jwk(self.verifying_key, as_dict=True)  # type: ignore[attr-defined]
+        jwk: dict[str, str] = algorithm.to_jwk(self.verifying_key, as_dict=True)
         return {**jwk, "kid": self.kid, "alg": self.algorithm, "use": "sig"}
 
     @classmethod

@@ -124,7 +124,7 @@ class Settings:
 
 
 def _convert(f: dataclasses.Field[Any], raw: Any) -> Any:
-    kind = type(f.default)
+    kind: type[Any] = type(f.default)
     if not isinstance(raw, str):
         return raw
     if kind is bool:

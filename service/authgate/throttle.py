@@ -30,7 +30,7 @@ class LoginThrottle:
             storage = storage_from_string(f"async+{redis_url}", implementation="redispy")
         else:
             storage = storage_from_string("async+memory://")
-        self.limiter = MovingWindowRateLimiter(storage)  # type: ignore[arg-type]
+        self.limiter = MovingWindowRateLimiter(storage)
         self.per_account = limits.parse(per_account)
         self.per_address = limits.parse(per_address)
 
