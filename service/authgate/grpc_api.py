@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,7 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from . import messages
 from .core import AuthCore
-from .errors import AuthError, invalid_request, not_authenticated
+from .errors import AuthError, Reason, invalid_request, not_authenticated
 from .grpc_errors import abort
 from .observability import GrpcObservability
 from .users import User
@@ -27,6 +28,8 @@ SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 PROTECTED_METHODS = frozenset({f"/{SERVICE_NAME}/ListUsers", f"/{SERVICE_NAME}/RevokeAllTokens"})
 
 Reply = TypeVar("Reply")
+# How long shutdown turns new calls away before stopping the server (see GrpcDoor.stop).
+DRAIN_SECONDS = 0.25
 
 
 def _maps_errors(method: Callable[..., Awaitable[Reply]]) -> Callable[..., Awaitable[Reply]]:
@@ -149,6 +152,9 @@ class AuthServiceInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, core: AuthCore, protected: frozenset[str] = PROTECTED_METHODS) -> None:
         self.core = core
         self.protected = protected
+        # Set at shutdown: new calls are turned away as UNAVAILABLE (retryable) while the
+        # calls grpc has already queued drain, instead of being CANCELLED by server.stop().
+        self.draining = False
 
     async def intercept_service(
         self,
@@ -164,8 +170,12 @@ class AuthServiceInterceptor(grpc.aio.ServerInterceptor):
         behavior = handler.unary_unary
         core = self.core
 
+        interceptor = self
+
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
+                if interceptor.draining:
+                    raise AuthError(Reason.UNAVAILABLE, "The server is shutting down; retry.")
                 if isinstance(request, _Unparseable):
                     raise invalid_request({"request": ["Not a valid protobuf message."]})
                 if not protected:
@@ -187,21 +197,33 @@ class AuthServiceInterceptor(grpc.aio.ServerInterceptor):
 class GrpcDoor:
     """The running gRPC server with its health status, so shutdown can announce itself."""
 
-    def __init__(self, server: grpc.aio.Server, port: int, health: health.aio.HealthServicer):
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        port: int,
+        health: health.aio.HealthServicer,
+        guard: AuthServiceInterceptor,
+    ):
         self.server = server
         self.port = port
         self.health = health
+        self.guard = guard
 
     async def stop(self, grace: float) -> None:
-        # Tell health-checking load balancers first, then drain in-flight calls.
+        # Tell health-checking load balancers first; answer new calls UNAVAILABLE while the
+        # calls grpc already accepted but not yet handed over drain (server.stop() would
+        # CANCEL those, which no client retries); then stop, letting in-flight calls finish.
         await self.health.enter_graceful_shutdown()
+        self.guard.draining = True
+        await asyncio.sleep(DRAIN_SECONDS)
         await self.server.stop(grace)
 
 
 async def start_grpc_door(core: AuthCore, address: str) -> GrpcDoor:
     """Start AuthService with health and reflection on `address` (port 0 picks one)."""
+    guard = AuthServiceInterceptor(core)
     server = grpc.aio.server(
-        interceptors=[GrpcObservability(), AuthServiceInterceptor(core)],
+        interceptors=[GrpcObservability(), guard],
         options=[
             # Between grpc's soft (8 KiB) and hard limits it drops calls at random; one limit
             # makes the answer deterministic: RESOURCE_EXHAUSTED beyond 16 KiB of metadata,
@@ -225,4 +247,4 @@ async def start_grpc_door(core: AuthCore, address: str) -> GrpcDoor:
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return GrpcDoor(server, port, health_servicer)
+    return GrpcDoor(server, port, health_servicer, guard)

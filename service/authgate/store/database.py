@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -79,6 +81,44 @@ def _upgrade(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+# No database call outlives this, whatever the network does: connect_timeout and
+# statement_timeout cover a dead server, but not a partition that swallows packets on a pooled
+# connection (its ping and queries wait on TCP for minutes).
+OPERATION_DEADLINE = 6.0
+
+Result = TypeVar("Result")
+
+
+def bounded(
+    operation: Callable[..., Coroutine[Any, Any, Result]],
+) -> Callable[..., Coroutine[Any, Any, Result]]:
+    """Answer 503 after OPERATION_DEADLINE seconds; the abandoned work is cancelled in the
+    background (its transaction rolls back), since the driver's own cancellation may wait on
+    the same lost network."""
+
+    @functools.wraps(operation)
+    async def within_deadline(*args: Any, **kwargs: Any) -> Result:
+        task = asyncio.ensure_future(operation(*args, **kwargs))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=OPERATION_DEADLINE)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task in done:
+            return task.result()
+        task.cancel()
+        task.add_done_callback(_discard_outcome)
+        STORE_ERRORS.inc()
+        raise unavailable()
+
+    return within_deadline
+
+
+def _discard_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 @asynccontextmanager

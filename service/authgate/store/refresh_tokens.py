@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .database import connect
+from .database import bounded, connect
 from .schema import refresh_tokens
 
 
@@ -35,6 +35,7 @@ class RefreshTokenRegistry:
     def _connect(self, *, write: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
         return connect(self.engine, write=write)
 
+    @bounded
     async def register(self, jti: str, family_id: str, user_id: str, expires_at: datetime) -> None:
         async with self._connect(write=True) as connection:
             await connection.execute(
@@ -43,6 +44,7 @@ class RefreshTokenRegistry:
                 )
             )
 
+    @bounded
     async def lookup(self, jti: str) -> RegisteredToken:
         query = sa.select(
             refresh_tokens.c.family_id, refresh_tokens.c.spent_at, refresh_tokens.c.revoked_at
@@ -51,6 +53,7 @@ class RefreshTokenRegistry:
             row = (await connection.execute(query)).first()
         return _registered(row)
 
+    @bounded
     async def rotate(
         self, jti: str, successor: str, user_id: str, expires_at: datetime, now: datetime
     ) -> RegisteredToken:
@@ -95,6 +98,7 @@ class RefreshTokenRegistry:
     async def revoke_user(self, user_id: str, now: datetime) -> None:
         await self._revoke_where(refresh_tokens.c.user_id == user_id, now)
 
+    @bounded
     async def _revoke_where(self, condition: sa.ColumnElement[bool], now: datetime) -> None:
         async with self._connect(write=True) as connection:
             await connection.execute(
@@ -103,6 +107,7 @@ class RefreshTokenRegistry:
                 .values(revoked_at=now)
             )
 
+    @bounded
     async def purge_expired(self, now: datetime) -> int:
         """Forget tokens past their expiry: their signature check refuses them anyway."""
         async with self._connect(write=True) as connection:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import passwords
 from ..users import User, new_user_id, normalize_email
-from .database import connect
+from .database import bounded, connect
 from .schema import users
 
 # Every column but the hash: what a User is built from.
@@ -45,6 +45,11 @@ class UserStore:
             created_at=datetime.now(UTC),
             last_login=None,
         )
+        await self._insert(user, password_hash)
+        return user
+
+    @bounded
+    async def _insert(self, user: User, password_hash: str) -> None:
         async with self._connect(write=True) as connection:
             await connection.execute(
                 users.insert().values(
@@ -58,7 +63,6 @@ class UserStore:
                     token_version=0,
                 )
             )
-        return user
 
     async def verify_credentials(self, email: str, password: str) -> User | None:
         """The active user with this email and password, or None.
@@ -66,11 +70,7 @@ class UserStore:
         One argon2 verification runs whatever the outcome, so an unknown email, a wrong
         password and an inactive user take the same time.
         """
-        query = sa.select(*_PUBLIC_COLUMNS, users.c.password_hash).where(
-            users.c.email == normalize_email(email)
-        )
-        async with self._connect() as connection:
-            row = (await connection.execute(query)).first()
+        row = await self._login_row(email)
         if row is None:
             await passwords.verify_against_dummy(password)
             return None
@@ -82,6 +82,15 @@ class UserStore:
             await self._store_hash(row.id, await passwords.hash_password(password))
         return _user(row)
 
+    @bounded
+    async def _login_row(self, email: str) -> Any:
+        query = sa.select(*_PUBLIC_COLUMNS, users.c.password_hash).where(
+            users.c.email == normalize_email(email)
+        )
+        async with self._connect() as connection:
+            return (await connection.execute(query)).first()
+
+    @bounded
     async def _store_hash(self, user_id: str, password_hash: str) -> None:
         async with self._connect(write=True) as connection:
             await connection.execute(
@@ -90,7 +99,10 @@ class UserStore:
 
     async def set_password(self, email: str, password: str) -> User | None:
         """Store a new password and revoke every token issued under the old one."""
-        password_hash = await passwords.hash_password(password)
+        return await self._replace_hash(email, await passwords.hash_password(password))
+
+    @bounded
+    async def _replace_hash(self, email: str, password_hash: str) -> User | None:
         async with self._connect(write=True) as connection:
             row = (
                 await connection.execute(
@@ -102,6 +114,7 @@ class UserStore:
             ).first()
         return None if row is None else _user(row)
 
+    @bounded
     async def bump_token_version(self, user_id: str) -> None:
         """Revoke every token issued to the user so far (they carry the old version)."""
         async with self._connect(write=True) as connection:
@@ -111,6 +124,7 @@ class UserStore:
                 .values(token_version=users.c.token_version + 1)
             )
 
+    @bounded
     async def get(self, user_id: str) -> User | None:
         async with self._connect() as connection:
             row = (
@@ -118,6 +132,7 @@ class UserStore:
             ).first()
         return None if row is None else _user(row)
 
+    @bounded
     async def page(self, *, after_id: str, limit: int, only_id: str | None = None) -> list[User]:
         """Users ordered by id after `after_id` (keyset pagination: no OFFSET scans)."""
         query = sa.select(*_PUBLIC_COLUMNS).order_by(users.c.id).limit(limit)
@@ -129,6 +144,7 @@ class UserStore:
             rows = (await connection.execute(query)).all()
         return [_user(row) for row in rows]
 
+    @bounded
     async def set_active(self, email: str, active: bool) -> User | None:
         async with self._connect(write=True) as connection:
             row = (
@@ -141,12 +157,14 @@ class UserStore:
             ).first()
         return None if row is None else _user(row)
 
+    @bounded
     async def record_login(self, user_id: str, when: datetime) -> None:
         async with self._connect(write=True) as connection:
             await connection.execute(
                 users.update().where(users.c.id == user_id).values(last_login=when)
             )
 
+    @bounded
     async def count(self) -> int:
         async with self._connect() as connection:
             return int(
@@ -155,6 +173,7 @@ class UserStore:
                 ).scalar_one()
             )
 
+    @bounded
     async def ping(self) -> None:
         """Raise AuthError(UNAVAILABLE) unless the database answers."""
         async with self._connect() as connection:
