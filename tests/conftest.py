@@ -6,6 +6,7 @@ import asyncio
 import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +43,20 @@ def own_database(database_url: str) -> Iterator[str]:
         return
     with temporary_postgres_database() as url:
         yield url
+
+
+@contextmanager
+def running_server(data_dir: Path, **env: str) -> Iterator[ServerProcess]:
+    """A server of a test module's own, with the bootstrap admin; it must stop cleanly."""
+    process = ServerProcess(
+        data_dir,
+        {"AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL, "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD}
+        | {f"AUTHGATE_{name.upper()}": value for name, value in env.items()},
+    ).start()
+    try:
+        yield process
+    finally:
+        assert process.stop() == 0, process.log
 
 
 @pytest.fixture(scope="session")

@@ -9,22 +9,13 @@ import time
 import httpx
 import pytest
 
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, open_door
-from servers import ServerProcess
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, open_door, running_server
 
 
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory):
-    process = ServerProcess(
-        tmp_path_factory.mktemp("observed"),
-        {
-            "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
-            "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
-            "AUTHGATE_LOG_FORMAT": "json",
-        },
-    ).start()
-    yield process
-    assert process.stop() == 0, process.log
+    with running_server(tmp_path_factory.mktemp("observed"), log_format="json") as process:
+        yield process
 
 
 def guide_flow(server) -> dict[str, str]:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, running_server
 from doors import RestDoor
-from servers import ServerProcess
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 CONFIG = str(Path(__file__).with_name("schemathesis.toml"))
@@ -40,12 +39,8 @@ def run_schemathesis(server, access: str, *selection: str) -> subprocess.Complet
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A server of its own: the fuzzer's failed logins would throttle the shared admin."""
-    process = ServerProcess(
-        tmp_path_factory.mktemp("schemathesis"),
-        {"AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL, "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD},
-    ).start()
-    yield process
-    assert process.stop() == 0, process.log
+    with running_server(tmp_path_factory.mktemp("schemathesis")) as process:
+        yield process
 
 
 def test_every_operation_answers_as_documented(server):

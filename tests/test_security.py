@@ -11,8 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import jwt
 import pytest
 
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, open_door, own_database
-from servers import ServerProcess
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, open_door, own_database, running_server
 from test_doors import assert_refused, login
 
 
@@ -144,23 +143,16 @@ def test_audit_log_records_logins_without_secrets(door, server):
 @pytest.fixture(scope="module")
 def rotating_server(tmp_path_factory, database_url):
     # On both stores: single use under concurrency is the store's conditional update.
-    with own_database(database_url) as url:
-        yield from _rotating_server_process(tmp_path_factory.mktemp("rotating"), url)
-
-
-def _rotating_server_process(data_dir, database_url):
-    process = ServerProcess(
-        data_dir,
-        {
-            "AUTHGATE_DATABASE_URL": database_url,
-            "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
-            "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
-            "AUTHGATE_ROTATE_REFRESH_TOKENS": "true",
-            "AUTHGATE_LOGIN_LIMIT_PER_ADDRESS": "100000/minute",
-        },
-    ).start()
-    yield process
-    assert process.stop() == 0, process.log
+    with (
+        own_database(database_url) as url,
+        running_server(
+            tmp_path_factory.mktemp("rotating"),
+            database_url=url,
+            rotate_refresh_tokens="true",
+            login_limit_per_address="100000/minute",
+        ) as process,
+    ):
+        yield process
 
 
 @pytest.fixture(params=["rest", "grpc"])
@@ -197,17 +189,10 @@ def test_concurrent_refreshes_of_one_token_let_exactly_one_through(rotating_door
 
 @pytest.fixture(scope="module")
 def grace_server(tmp_path_factory):
-    process = ServerProcess(
-        tmp_path_factory.mktemp("grace"),
-        {
-            "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
-            "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
-            "AUTHGATE_ROTATE_REFRESH_TOKENS": "true",
-            "AUTHGATE_ROTATION_GRACE_SECONDS": "30",
-        },
-    ).start()
-    yield process
-    assert process.stop() == 0, process.log
+    with running_server(
+        tmp_path_factory.mktemp("grace"), rotate_refresh_tokens="true", rotation_grace_seconds="30"
+    ) as process:
+        yield process
 
 
 def test_a_retry_within_the_grace_window_is_not_reuse(grace_server):
@@ -224,16 +209,10 @@ def test_a_retry_within_the_grace_window_is_not_reuse(grace_server):
 
 @pytest.fixture(scope="module")
 def throttling_server(tmp_path_factory):
-    process = ServerProcess(
-        tmp_path_factory.mktemp("throttling"),
-        {
-            "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
-            "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
-            "AUTHGATE_LOGIN_LIMIT_PER_ADDRESS": "45/minute",
-        },
-    ).start()
-    yield process
-    assert process.stop() == 0, process.log
+    with running_server(
+        tmp_path_factory.mktemp("throttling"), login_limit_per_address="45/minute"
+    ) as process:
+        yield process
 
 
 @pytest.mark.parametrize("kind", ["rest", "grpc"])
