@@ -51,7 +51,7 @@ def _field(error: ValidationError) -> str:
 
 
 class _DuplicateKey(ValueError):
-    pass
+    """A JSON object named the same key twice; the message is the key."""
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -39,8 +39,8 @@ def reserve_port(address: str) -> tuple[str, socket.socket]:
 
 async def _prepare(settings: Settings) -> None:
     """Migrate, make the keys and the bootstrap user once, before any worker starts."""
-    async with open_runtime(settings):
-        pass
+    async with open_runtime(settings) as runtime:
+        log.info("store migrated; %d user(s)", await runtime.core.store.count())
 
 
 def _worker(settings: Settings) -> None:
