@@ -10,7 +10,7 @@ PROTO_BASELINE := proto/baseline/authgate-v1.binpb
 # Generated clients (never committed; see docs/clients.md).
 CLIENTS := build/clients
 
-.PHONY: run test stubs clients chromium lint proto-lint proto-baseline clean
+.PHONY: run test bench stubs clients chromium lint proto-lint proto-baseline clean
 
 # .venv with AuthGate (editable) and its dev tools; redone when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -56,6 +56,11 @@ run: $(BIN)/.installed
 ## test: install everything (clients, Chromium) and run every test
 test: $(BIN)/.installed node_modules/.installed clients chromium
 	$(BIN)/pytest
+
+## bench: measure against the floor and rewrite docs/benchmarks.md (~6 min; BENCH_ARGS=--quick for a smoke run)
+bench: $(BIN)/.installed
+	sh bench/install_tools.sh
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 ## stubs: regenerate the committed Python gRPC stubs from proto/, and every client in build/clients
 stubs: $(BIN)/.clients-installed node_modules/.installed
