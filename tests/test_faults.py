@@ -30,6 +30,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from authgate.grpc_api import DRAIN_SECONDS
 from authgate.store import UserStore, create_engine
 from authgate.v1 import auth_pb2, auth_pb2_grpc
 
@@ -386,11 +387,16 @@ def test_sigterm_under_grpc_load_drains_accepted_calls(sqlite_server: ServerProc
     failed_accepted = [call for call in accepted if call.result != "OK"]
     # Refused at a closed port is UNAVAILABLE (retryable); never CANCELLED, INTERNAL, UNKNOWN
     # or DEADLINE_EXCEEDED, which no client retries.
+    # One exception, grpc core's own: a call that reaches the server in the instant
+    # server.stop() begins (after the drain window, DRAIN_SECONDS) is CANCELLED by the core
+    # before any handler sees it. Calls started before the signal must all be OK (above).
+    stopping_from = signalled + DRAIN_SECONDS - 0.05
     stray = [
         f"{call.result} (started {1000 * (call.started - signalled):+.0f} ms, "
         f"ended {1000 * (call.finished - signalled):+.0f} ms from SIGTERM)"
         for call in calls
         if call.result not in ("OK", "UNAVAILABLE")
+        and not (call.result == "CANCELLED" and call.started >= stopping_from)
     ]
     assert code == 0, server.log
     assert not failed_accepted, f"calls started before SIGTERM that failed: {failed_accepted}"
