@@ -18,28 +18,24 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
+from machine import cpu_model, package_versions
 
 from authgate.v1 import auth_pb2, auth_pb2_grpc
 
-_REST = re.compile(r"rest listening on (http://\S+)")
-_GRPC = re.compile(r"grpc listening on (\S+)")
+from servers import Server
 
 ACTIVE_EMAIL = "bench-active@example.com"
 INACTIVE_EMAIL = "bench-inactive@example.com"
@@ -89,57 +85,14 @@ def authgate_cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
     return result.stdout.strip()
 
 
-class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.lines: list[str] = []
-        self.http_url = ""
-        self.grpc_target = ""
-        self.process: subprocess.Popen[str] | None = None
-
-    def start(self, timeout: float = 60.0) -> Server:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "authgate", "serve"],
-            env=_env(self.data_dir),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._collector = threading.Thread(target=self._collect, daemon=True)
-        self._collector.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"authgate serve exited early:\n{self.log}")
-            rest, grpc_ = _REST.search(self.log), _GRPC.search(self.log)
-            if rest and grpc_:
-                self.http_url, self.grpc_target = rest.group(1), grpc_.group(1)
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise SystemExit(f"authgate serve did not report its addresses:\n{self.log}")
-
-    def _collect(self) -> None:
-        assert self.process is not None and self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._collector.join(timeout=5)
+def start_server(data_dir: Path) -> Server:
+    server = Server(
+        "authgate serve",
+        [sys.executable, "-m", "authgate", "serve"],
+        _env(data_dir),
+        data_dir.parent / "server.log",
+    )
+    return server.start(rest=True, grpc=True)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -238,20 +191,8 @@ def spread(series: dict[str, Series]) -> float:
 
 
 def machine() -> list[str]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = []
-    for package in PACKAGES:
-        try:
-            versions.append(f"{package} {metadata.version(package)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{package} (not installed)")
+    model = cpu_model()
+    versions = package_versions(PACKAGES)
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     return [
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
@@ -310,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             create = ("users", "create", "--email", email, "--password-stdin")
             authgate_cli(data_dir, *create, stdin=PASSWORD + "\n")
         authgate_cli(data_dir, "users", "deactivate", "--email", INACTIVE_EMAIL)
-        server = Server(data_dir).start()
+        server = start_server(data_dir)
         try:
             with httpx.Client(base_url=server.http_url, timeout=30) as client:
                 rest = rest_call(client)

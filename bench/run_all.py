@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ import store_paths
 from argon2 import PasswordHasher, Type
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from load import LoadResult
+from machine import cpu_model, package_versions
 from sqlalchemy.engine import make_url
 
 from authgate.paging import encode_page_token
@@ -596,20 +596,8 @@ def malloc_probe(run: report.Run, args: argparse.Namespace, tmp: Path) -> None:
 
 
 def environment(workers: list[int], pending: bool) -> list[str]:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown",
-    )
-    versions = []
-    for package in PACKAGES:
-        try:
-            versions.append(f"{package} {metadata.version(package)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{package} (not installed)")
+    model = cpu_model()
+    versions = package_versions(PACKAGES)
     tools = ", ".join(f"{v}" for v in load.tool_versions().values())
     load_avg = " ".join(f"{value:.2f}" for value in os.getloadavg())
     # Another engineer may change the service while this runs: name the code measured.

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-REST_LINE = re.compile(r"rest listening on (http://\S+)")
-GRPC_LINE = re.compile(r"grpc listening on (\S+)")
+# Address characters only: with AUTHGATE_LOG_FORMAT=json the line goes on with `"}`.
+REST_LINE = re.compile(r"rest listening on (http://[\w.:\[\]]+)")
+GRPC_LINE = re.compile(r"grpc listening on ([\w.:\[\]]+)")
 
 
 class ServerError(RuntimeError):
