@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from authgate import keys
-from authgate.store import UserStore, create_engine
+from authgate.store import Database, UserStore
 from authgate.tokens import TokenCodec
 from authgate.users import User
 
@@ -102,11 +102,11 @@ def open_door(kind: str, server: ServerProcess) -> RestDoor | GrpcDoor:
 
 
 async def _with_store(server: ServerProcess, action: Callable[[UserStore], object]) -> object:
-    engine = create_engine(server.database_url)
+    database = Database(server.database_url)
     try:
-        return await action(UserStore(engine))  # type: ignore[misc]
+        return await action(UserStore(database))  # type: ignore[misc]
     finally:
-        await engine.dispose()
+        database.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from authgate import keys
-from authgate.store import UserStore, create_engine
+from authgate.store import Database, UserStore
 
 from servers import ServerProcess
 
@@ -96,11 +96,11 @@ def verify_password(data_dir: Path, email: str, password: str) -> bool:
     """Whether the store accepts this login, checked in-process on the same SQLite file."""
 
     async def check() -> bool:
-        engine = create_engine(f"sqlite:///{data_dir / 'authgate.sqlite3'}")
+        database = Database(f"sqlite:///{data_dir / 'authgate.sqlite3'}")
         try:
-            return await UserStore(engine).verify_credentials(email, password) is not None
+            return await UserStore(database).verify_credentials(email, password) is not None
         finally:
-            await engine.dispose()
+            database.close()
 
     return asyncio.run(check())
 

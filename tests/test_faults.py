@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from authgate.grpc_api import DRAIN_SECONDS
-from authgate.store import UserStore, create_engine
+from authgate.store import Database, UserStore
 from authgate.v1 import auth_pb2, auth_pb2_grpc
 
 from databases import temporary_postgres_database
@@ -60,12 +60,12 @@ def create_users(database_url: str, emails: list[str]) -> None:
     """Create users straight in the store (as `authgate users create` would)."""
 
     async def create() -> None:
-        engine = create_engine(database_url)
+        database = Database(database_url)
         try:
-            store = UserStore(engine)
+            store = UserStore(database)
             await asyncio.gather(*(store.create_user(email, PASSWORD) for email in emails))
         finally:
-            await engine.dispose()
+            database.close()
 
     asyncio.run(create())
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from authgate.store import UserStore, create_engine
+from authgate.store import Database, UserStore
 
 from conftest import open_door
 from databases import temporary_postgres_database
@@ -52,11 +52,11 @@ class Replicas:
 
     def create_user(self, email: str, *, staff: bool = False) -> None:
         async def create() -> None:
-            engine = create_engine(self.database_url)
+            database = Database(self.database_url)
             try:
-                await UserStore(engine).create_user(email, PASSWORD, is_staff=staff)
+                await UserStore(database).create_user(email, PASSWORD, is_staff=staff)
             finally:
-                await engine.dispose()
+                database.close()
 
         asyncio.run(create())
 

@@ -1,6 +1,6 @@
 """UserStore on a temporary SQLite file, and AuthCore over it with a real TokenCodec.
 
-Each test runs one asyncio.run; the engine lives and dies inside it.
+Each test runs one asyncio.run; the database lives and dies inside it.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from authgate.admin import Administration
 from authgate.errors import NO_ACTIVE_ACCOUNT_DETAIL, AuthError, Reason
 from authgate.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from authgate.store import UserStore, create_engine, migrate
+from authgate.store import Database, UserStore, is_current, migrate
+from authgate.store.database import Session
+from authgate.store.schema_version import HEAD_REVISION, alembic_config
 from authgate.tokens import TokenType
 from authgate.users import User
 
@@ -26,7 +27,7 @@ from unit_fixtures import (
     delete_user,
     insert_users,
     open_core,
-    open_engine,
+    open_database,
     open_store,
     sqlite_url,
 )
@@ -36,15 +37,35 @@ from unit_fixtures import (
 
 def test_migrate_twice_is_idempotent(tmp_path: Path) -> None:
     async def scenario() -> list[str]:
-        async with open_engine(sqlite_url(tmp_path)) as engine:
-            await migrate(engine)
-            await UserStore(engine).create_user("ada@example.com", PASSWORD)
-            await migrate(engine)
-            async with engine.connect() as connection:
-                emails = await connection.execute(sa.text("SELECT email FROM users"))
-                return list(emails.scalars())
+        url = sqlite_url(tmp_path)
+        async with open_database(url) as database:
+            await migrate(database, url)
+            await UserStore(database).create_user("ada@example.com", PASSWORD)
+            await migrate(database, url)
+            return [row[0] for row in await database.read(_emails)]
 
     assert asyncio.run(scenario()) == ["ada@example.com"]
+
+
+def _emails(session: Session) -> list[tuple[str]]:
+    return session.all("SELECT email FROM users")  # type: ignore[return-value]
+
+
+def test_a_new_database_is_behind_until_migrated(tmp_path: Path) -> None:
+    async def scenario() -> tuple[bool, bool]:
+        url = sqlite_url(tmp_path)
+        async with open_database(url) as database:
+            before = await is_current(database)
+            await migrate(database, url)
+            return before, await is_current(database)
+
+    assert asyncio.run(scenario()) == (False, True)
+
+
+def test_head_revision_is_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
 
 
 def test_created_user_verifies_with_the_right_password(tmp_path: Path) -> None:
@@ -177,7 +198,7 @@ def test_user_from_the_store_carries_no_password_or_hash(tmp_path: Path) -> None
 def test_page_lists_every_user_once_in_id_order(tmp_path: Path) -> None:
     async def scenario() -> tuple[list[str], list[list[str]]]:
         async with open_store(tmp_path) as store:
-            ids = await insert_users(store.engine, 25)
+            ids = await insert_users(store.database, 25)
             pages: list[list[str]] = []
             after = ""
             while True:
@@ -196,7 +217,7 @@ def test_page_lists_every_user_once_in_id_order(tmp_path: Path) -> None:
 def test_page_with_only_id_returns_just_that_user(tmp_path: Path) -> None:
     async def scenario() -> tuple[str, list[User]]:
         async with open_store(tmp_path) as store:
-            ids = await insert_users(store.engine, 5)
+            ids = await insert_users(store.database, 5)
             return ids[2], await store.page(after_id="", limit=10, only_id=ids[2])
 
     wanted, page = asyncio.run(scenario())
@@ -207,7 +228,7 @@ def test_page_with_only_id_returns_just_that_user(tmp_path: Path) -> None:
 def test_page_with_only_id_after_that_user_is_empty(tmp_path: Path) -> None:
     async def scenario() -> list[User]:
         async with open_store(tmp_path) as store:
-            ids = await insert_users(store.engine, 5)
+            ids = await insert_users(store.database, 5)
             return await store.page(after_id=ids[2], limit=10, only_id=ids[2])
 
     assert asyncio.run(scenario()) == []
@@ -259,11 +280,11 @@ def test_ping_passes_on_a_reachable_database(tmp_path: Path) -> None:
 
 def test_ping_of_unreachable_postgresql_is_unavailable() -> None:
     async def scenario() -> None:
-        engine = create_engine("postgresql://nobody@127.0.0.1:1/x")
+        database = Database("postgresql://nobody@127.0.0.1:1/x")
         try:
-            await UserStore(engine).ping()
+            await UserStore(database).ping()
         finally:
-            await engine.dispose()
+            database.close()
 
     with pytest.raises(AuthError) as caught:
         asyncio.run(scenario())
@@ -309,7 +330,7 @@ def test_page_size_zero_means_the_default_of_fifty(tmp_path: Path) -> None:
     async def scenario() -> tuple[int, str]:
         async with open_core(tmp_path) as (core, admin):
             staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
-            await insert_users(core.store.engine, DEFAULT_PAGE_SIZE + 5)
+            await insert_users(core.store.database, DEFAULT_PAGE_SIZE + 5)
             page = await core.list_visible_users(staff, 0, "")
             return len(page.users), page.next_page_token
 
@@ -323,7 +344,7 @@ def test_page_size_over_the_maximum_is_clamped_to_a_thousand(tmp_path: Path) -> 
     async def scenario() -> tuple[int, str]:
         async with open_core(tmp_path) as (core, admin):
             staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
-            await insert_users(core.store.engine, MAX_PAGE_SIZE + 5)
+            await insert_users(core.store.database, MAX_PAGE_SIZE + 5)
             page = await core.list_visible_users(staff, 5000, "")
             return len(page.users), page.next_page_token
 
@@ -337,7 +358,7 @@ def test_page_tokens_walk_every_user_once_and_end_empty(tmp_path: Path) -> None:
     async def scenario() -> tuple[list[str], list[list[str]], list[str]]:
         async with open_core(tmp_path) as (core, admin):
             staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
-            ids = sorted([staff.id, *await insert_users(core.store.engine, 4)])
+            ids = sorted([staff.id, *await insert_users(core.store.database, 4)])
             pages: list[list[str]] = []
             tokens: list[str] = []
             token = ""
@@ -361,7 +382,7 @@ def test_last_full_page_has_an_empty_next_page_token(tmp_path: Path) -> None:
     async def scenario() -> list[int]:
         async with open_core(tmp_path) as (core, admin):
             staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
-            await insert_users(core.store.engine, 3)
+            await insert_users(core.store.database, 3)
             first = await core.list_visible_users(staff, 2, "")
             second = await core.list_visible_users(staff, 2, first.next_page_token)
             return [len(second.users), len(second.next_page_token)]
@@ -530,7 +551,7 @@ def test_refresh_for_a_deleted_user_is_refused(tmp_path: Path) -> None:
         async with open_core(tmp_path) as (core, admin):
             user = await admin.create_user("ada@example.com", PASSWORD)
             pair = await core.issue_token_pair("ada@example.com", PASSWORD)
-            await delete_user(core.store.engine, user.id)
+            await delete_user(core.store.database, user.id)
             await core.refresh_access_token(pair.refresh)
 
     with pytest.raises(AuthError) as caught:

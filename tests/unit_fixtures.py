@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authgate.admin import Administration
 from authgate.core import AuthCore
 from authgate.keys import Key, KeySet
-from authgate.store import RefreshTokenRegistry, UserStore, create_engine, migrate
-from authgate.store.schema import users
+from authgate.store import Database, RefreshTokenRegistry, UserStore, migrate
+from authgate.store.database import Session
 from authgate.throttle import LoginThrottle
 from authgate.tokens import TokenCodec
 from authgate.users import new_user_id
@@ -133,20 +131,21 @@ def sqlite_url(data_dir: Path) -> str:
 
 
 @asynccontextmanager
-async def open_engine(url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(url)
+async def open_database(url: str) -> AsyncIterator[Database]:
+    database = Database(url)
     try:
-        yield engine
+        yield database
     finally:
-        await engine.dispose()
+        database.close()
 
 
 @asynccontextmanager
 async def open_store(data_dir: Path) -> AsyncIterator[UserStore]:
-    """A migrated UserStore; the engine is disposed on exit (call inside asyncio.run)."""
-    async with open_engine(sqlite_url(data_dir)) as engine:
-        await migrate(engine)
-        yield UserStore(engine)
+    """A migrated UserStore; the database closes on exit (call inside asyncio.run)."""
+    url = sqlite_url(data_dir)
+    async with open_database(url) as database:
+        await migrate(database, url)
+        yield UserStore(database)
 
 
 @asynccontextmanager
@@ -154,32 +153,38 @@ async def open_core(data_dir: Path) -> AsyncIterator[tuple[AuthCore, Administrat
     """An AuthCore (and the operator's actions) over a real store, a real TokenCodec on the
     wall clock and an in-memory login throttle."""
     async with open_store(data_dir) as store:
-        registry = RefreshTokenRegistry(store.engine)
+        registry = RefreshTokenRegistry(store.database)
         throttle = LoginThrottle("", "10/minute", "100/minute")
         tokens = TokenCodec(key_set_for("EdDSA"), issuer=ISSUER)
         yield AuthCore(store, tokens, registry, throttle), Administration(store, registry)
 
 
-async def insert_users(engine: AsyncEngine, count: int) -> list[str]:
+async def insert_users(database: Database, count: int) -> list[str]:
     """Insert `count` users directly (no argon2: the hash is a placeholder); their ids, sorted."""
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "id": new_user_id(),
-            "email": f"bulk{n}@example.com",
-            "password_hash": "not-a-hash",
-            "is_active": True,
-            "is_staff": False,
-            "created_at": now,
-            "last_login": None,
-        }
-        for n in range(count)
-    ]
-    async with engine.begin() as connection:
-        await connection.execute(users.insert(), rows)
-    return sorted(row["id"] for row in rows)
+    ids = [new_user_id() for _ in range(count)]
+    await database.write(_insert_placeholder_users, ids)
+    return sorted(ids)
 
 
-async def delete_user(engine: AsyncEngine, user_id: str) -> None:
-    async with engine.begin() as connection:
-        await connection.execute(sa.delete(users).where(users.c.id == user_id))
+def _insert_placeholder_users(session: Session, ids: list[str]) -> None:
+    created_at = session.to_db_time(datetime.now(UTC))
+    for n, user_id in enumerate(ids):
+        session.run(
+            "INSERT INTO users (id, email, password_hash, is_active, is_staff, created_at)"
+            " VALUES (:id, :email, 'not-a-hash', :yes, :no, :created_at)",
+            {
+                "id": user_id,
+                "email": f"bulk{n}-{user_id}@example.com",
+                "yes": True,
+                "no": False,
+                "created_at": created_at,
+            },
+        )
+
+
+async def delete_user(database: Database, user_id: str) -> None:
+    await database.write(_delete_user, user_id)
+
+
+def _delete_user(session: Session, user_id: str) -> None:
+    session.run("DELETE FROM users WHERE id = :id", {"id": user_id})

@@ -80,13 +80,12 @@ class AuthCore:
     async def refresh_access_token(self, refresh: str, client: str = "") -> RefreshedTokens:
         _require_text(refresh=(refresh, None))
         claims = self.tokens.decode(refresh, TokenType.REFRESH)
-        user = await self._current_user(claims)
         if not self.policy.rotate:
-            if (await self.registry.lookup(claims.jti)).state is not TokenState.LIVE:
-                raise token_not_valid("Token has been revoked.")
+            user = await self._current_holder(claims)
             audit("token_refreshed", user_id=user.id, client=client)
             access = self.tokens.encode(user.id, TokenType.ACCESS, version=user.token_version)
             return RefreshedTokens(access=access)
+        user = await self._current_user(claims)
         successor, successor_claims = self.tokens.encode_with_claims(
             user.id, TokenType.REFRESH, version=user.token_version
         )
@@ -120,10 +119,10 @@ class AuthCore:
         """Any token of ours, access or refresh, that is valid and not revoked."""
         _require_text(token=(token, None))
         claims = self.tokens.decode(token, None)
-        await self._current_user(claims)
-        registered = claims.token_type is TokenType.REFRESH
-        if registered and (await self.registry.lookup(claims.jti)).state is not TokenState.LIVE:
-            raise token_not_valid("Token has been revoked.")
+        if claims.token_type is TokenType.REFRESH:
+            await self._current_holder(claims)
+        else:
+            await self._current_user(claims)
 
     async def revoke_token(self, refresh: str, client: str = "") -> None:
         _require_text(refresh=(refresh, None))
@@ -142,12 +141,13 @@ class AuthCore:
         return self.tokens.keys.current.jwks()
 
     async def _current_user(self, claims: TokenClaims) -> User:
-        # A deleted or deactivated user's tokens stop working at once (simplejwt: a 500), and
-        # so do tokens issued before a logout everywhere or a password change.
-        user = await self.store.get(claims.user_id)
-        if user is None or not user.is_active:
-            raise token_not_valid("User is inactive or deleted.")
-        if claims.version != user.token_version:
+        return _still_valid(claims, await self.store.get(claims.user_id))
+
+    async def _current_holder(self, claims: TokenClaims) -> User:
+        """The user of a live (registered, unspent, unrevoked) refresh token."""
+        user, registered = await self.registry.lookup_with_holder(claims.jti, claims.user_id)
+        user = _still_valid(claims, user)
+        if registered.state is not TokenState.LIVE:
             raise token_not_valid("Token has been revoked.")
         return user
 
@@ -167,6 +167,16 @@ class AuthCore:
     async def list_all_users(self, page_token: str) -> UserPage:
         """Every user, a page at a time, for the operator's CLI."""
         return await self.page_users(page_token, MAX_PAGE_SIZE, only_id=None)
+
+
+def _still_valid(claims: TokenClaims, user: User | None) -> User:
+    # A deleted or deactivated user's tokens stop working at once (simplejwt: a 500), and
+    # so do tokens issued before a logout everywhere or a password change.
+    if user is None or not user.is_active:
+        raise token_not_valid("User is inactive or deleted.")
+    if claims.version != user.token_version:
+        raise token_not_valid("Token has been revoked.")
+    return user
 
 
 def _now() -> datetime:

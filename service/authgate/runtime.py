@@ -12,7 +12,7 @@ from . import keys, passwords
 from .admin import Administration
 from .core import AuthCore, RefreshPolicy
 from .settings import Settings
-from .store import RefreshTokenRegistry, UserStore, create_engine, is_current, migrate
+from .store import Database, RefreshTokenRegistry, UserStore, is_current, migrate
 from .throttle import LoginThrottle
 from .tokens import TokenCodec
 
@@ -38,11 +38,12 @@ async def open_runtime(settings: Settings, *, prepare: bool = True) -> AsyncIter
     for all its workers, which then open with `prepare=False`.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    engine = create_engine(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    database = Database(url)
     try:
         if prepare and settings.migrate_on_start:
-            await migrate(engine)
-        elif not await is_current(engine):
+            await migrate(database, url)
+        elif not await is_current(database):
             raise SchemaBehind("the database schema is not current: run `authgate migrate` first")
         await passwords.prepare()
         key_set = keys.load_or_create(settings.data_dir, settings.algorithm)
@@ -53,7 +54,7 @@ async def open_runtime(settings: Settings, *, prepare: bool = True) -> AsyncIter
             access_lifetime=settings.access_token_lifetime,
             refresh_lifetime=settings.refresh_token_lifetime,
         )
-        store, registry = UserStore(engine), RefreshTokenRegistry(engine)
+        store, registry = UserStore(database), RefreshTokenRegistry(database)
         throttle = LoginThrottle(
             settings.redis_url, settings.login_limit_per_account, settings.login_limit_per_address
         )
@@ -72,4 +73,4 @@ async def open_runtime(settings: Settings, *, prepare: bool = True) -> AsyncIter
                 log.info("created bootstrap staff user %s", created.id)
         yield runtime
     finally:
-        await engine.dispose()
+        database.close()

@@ -1,15 +1,16 @@
-"""Persistence: SQLAlchemy Core over SQLite (default) or PostgreSQL, Alembic migrations."""
+"""Persistence: plain SQL over SQLite (default) or PostgreSQL, Alembic migrations."""
 
-from .database import create_engine, is_current, migrate
+from .database import Database
 from .refresh_tokens import RefreshTokenRegistry, RegisteredToken, TokenState
+from .schema_version import is_current, migrate
 from .users import UserStore
 
 __all__ = [
+    "Database",
     "RefreshTokenRegistry",
     "RegisteredToken",
     "TokenState",
     "UserStore",
-    "create_engine",
     "is_current",
     "migrate",
 ]

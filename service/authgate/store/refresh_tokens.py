@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import enum
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from .database import bounded, connect
-from .schema import refresh_tokens
+from ..users import User
+from .database import Database, Row, Session
+from .users import fetch_user
 
 
 class TokenState(enum.Enum):
@@ -29,31 +26,21 @@ class RegisteredToken:
 
 
 class RefreshTokenRegistry:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
-    def _connect(self, *, write: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
-        return connect(self.engine, write=write)
-
-    @bounded
     async def register(self, jti: str, family_id: str, user_id: str, expires_at: datetime) -> None:
-        async with self._connect(write=True) as connection:
-            await connection.execute(
-                refresh_tokens.insert().values(
-                    jti=jti, family_id=family_id, user_id=user_id, expires_at=expires_at
-                )
-            )
+        await self.database.write(_register, jti, family_id, user_id, expires_at)
 
-    @bounded
     async def lookup(self, jti: str) -> RegisteredToken:
-        query = sa.select(
-            refresh_tokens.c.family_id, refresh_tokens.c.spent_at, refresh_tokens.c.revoked_at
-        ).where(refresh_tokens.c.jti == jti)
-        async with self._connect() as connection:
-            row = (await connection.execute(query)).first()
-        return _registered(row)
+        return await self.database.read(_lookup, jti)
 
-    @bounded
+    async def lookup_with_holder(
+        self, jti: str, user_id: str
+    ) -> tuple[User | None, RegisteredToken]:
+        """The token's state and the user it was issued to, in one trip to the database."""
+        return await self.database.read(_lookup_with_holder, jti, user_id)
+
     async def rotate(
         self, jti: str, successor: str, user_id: str, expires_at: datetime, now: datetime
     ) -> RegisteredToken:
@@ -65,66 +52,93 @@ class RefreshTokenRegistry:
         successor too. Returns LIVE when this call spent the token; otherwise what the token
         already was, and nothing is written.
         """
-        async with self._connect(write=True) as connection:
-            spent = await connection.execute(
-                refresh_tokens.update()
-                .where(
-                    refresh_tokens.c.jti == jti,
-                    refresh_tokens.c.spent_at.is_(None),
-                    refresh_tokens.c.revoked_at.is_(None),
-                )
-                .values(spent_at=now)
-                .returning(refresh_tokens.c.family_id)
-            )
-            row = spent.first()
-            if row is not None:
-                await connection.execute(
-                    refresh_tokens.insert().values(
-                        jti=successor,
-                        family_id=row.family_id,
-                        user_id=user_id,
-                        expires_at=expires_at,
-                    )
-                )
-                return RegisteredToken(TokenState.LIVE, row.family_id)
-        return await self.lookup(jti)
+        return await self.database.write(_rotate, jti, successor, user_id, expires_at, now)
 
     async def revoke(self, jti: str, now: datetime) -> None:
-        await self._revoke_where(refresh_tokens.c.jti == jti, now)
+        await self.database.write(_revoke_where, _REVOKE_ONE, jti, now)
 
     async def revoke_family(self, family_id: str, now: datetime) -> None:
-        await self._revoke_where(refresh_tokens.c.family_id == family_id, now)
+        await self.database.write(_revoke_where, _REVOKE_FAMILY, family_id, now)
 
     async def revoke_user(self, user_id: str, now: datetime) -> None:
-        await self._revoke_where(refresh_tokens.c.user_id == user_id, now)
+        await self.database.write(_revoke_where, _REVOKE_USER, user_id, now)
 
-    @bounded
-    async def _revoke_where(self, condition: sa.ColumnElement[bool], now: datetime) -> None:
-        async with self._connect(write=True) as connection:
-            await connection.execute(
-                refresh_tokens.update()
-                .where(condition, refresh_tokens.c.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
-
-    @bounded
     async def purge_expired(self, now: datetime) -> int:
         """Forget tokens past their expiry: their signature check refuses them anyway."""
-        async with self._connect(write=True) as connection:
-            result = await connection.execute(
-                refresh_tokens.delete().where(refresh_tokens.c.expires_at < now)
-            )
-        return int(result.rowcount or 0)
+        return await self.database.write(_purge_expired, now)
 
 
-def _registered(row: sa.Row | None) -> RegisteredToken:  # type: ignore[type-arg]
+# The operations, each run whole on a database thread.
+
+
+def _register(
+    session: Session, jti: str, family_id: str, user_id: str, expires_at: datetime
+) -> None:
+    session.run(
+        "INSERT INTO refresh_tokens (jti, family_id, user_id, expires_at)"
+        " VALUES (:jti, :family, :user, :expires)",
+        {
+            "jti": jti,
+            "family": family_id,
+            "user": user_id,
+            "expires": session.to_db_time(expires_at),
+        },
+    )
+
+
+def _lookup(session: Session, jti: str) -> RegisteredToken:
+    row = session.one(
+        "SELECT family_id, spent_at, revoked_at FROM refresh_tokens WHERE jti = :jti",
+        {"jti": jti},
+    )
+    return _registered(session, row)
+
+
+def _lookup_with_holder(
+    session: Session, jti: str, user_id: str
+) -> tuple[User | None, RegisteredToken]:
+    return fetch_user(session, user_id), _lookup(session, jti)
+
+
+def _rotate(
+    session: Session, jti: str, successor: str, user_id: str, expires_at: datetime, now: datetime
+) -> RegisteredToken:
+    spent = session.one(
+        "UPDATE refresh_tokens SET spent_at = :now"
+        " WHERE jti = :jti AND spent_at IS NULL AND revoked_at IS NULL RETURNING family_id",
+        {"jti": jti, "now": session.to_db_time(now)},
+    )
+    if spent is None:
+        return _lookup(session, jti)
+    _register(session, successor, spent[0], user_id, expires_at)
+    return RegisteredToken(TokenState.LIVE, spent[0])
+
+
+_REVOKE_ONE = "UPDATE refresh_tokens SET revoked_at = :now WHERE jti = :key AND revoked_at IS NULL"
+_REVOKE_FAMILY = (
+    "UPDATE refresh_tokens SET revoked_at = :now WHERE family_id = :key AND revoked_at IS NULL"
+)
+_REVOKE_USER = (
+    "UPDATE refresh_tokens SET revoked_at = :now WHERE user_id = :key AND revoked_at IS NULL"
+)
+
+
+def _revoke_where(session: Session, statement: str, key: str, now: datetime) -> None:
+    session.run(statement, {"key": key, "now": session.to_db_time(now)})
+
+
+def _purge_expired(session: Session, now: datetime) -> int:
+    return session.run(
+        "DELETE FROM refresh_tokens WHERE expires_at < :now", {"now": session.to_db_time(now)}
+    )
+
+
+def _registered(session: Session, row: Row | None) -> RegisteredToken:
     if row is None:
         return RegisteredToken(TokenState.UNKNOWN)
-    spent_at = row.spent_at
-    if spent_at is not None and spent_at.tzinfo is None:
-        spent_at = spent_at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-    if row.revoked_at is not None:
-        return RegisteredToken(TokenState.REVOKED, row.family_id, spent_at)
+    family_id, spent_at, revoked_at = row[0], session.from_db_time(row[1]), row[2]
+    if revoked_at is not None:
+        return RegisteredToken(TokenState.REVOKED, family_id, spent_at)
     if spent_at is not None:
-        return RegisteredToken(TokenState.SPENT, row.family_id, spent_at)
-    return RegisteredToken(TokenState.LIVE, row.family_id)
+        return RegisteredToken(TokenState.SPENT, family_id, spent_at)
+    return RegisteredToken(TokenState.LIVE, family_id)

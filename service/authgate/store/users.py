@@ -2,36 +2,45 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import passwords
 from ..users import User, new_user_id, normalize_email
-from .database import bounded, connect
-from .schema import users
+from .database import Database, Row, Session
 
-# Every column but the hash: what a User is built from.
-_PUBLIC_COLUMNS = (
-    users.c.id,
-    users.c.email,
-    users.c.is_active,
-    users.c.is_staff,
-    users.c.created_at,
-    users.c.last_login,
-    users.c.token_version,
+# Every statement names the columns a User is built from (every one but the hash) in the
+# order `user_from_row` reads them: id, email, is_active, is_staff, created_at, last_login,
+# token_version.
+_SELECT_USER = (
+    "SELECT id, email, is_active, is_staff, created_at, last_login, token_version"
+    " FROM users WHERE id = :id"
+)
+_SELECT_LOGIN = (
+    "SELECT id, email, is_active, is_staff, created_at, last_login, token_version,"
+    " password_hash FROM users WHERE email = :email"
+)
+_SELECT_PAGE = (
+    "SELECT id, email, is_active, is_staff, created_at, last_login, token_version"
+    " FROM users WHERE id > :after ORDER BY id LIMIT :limit"
+)
+_SELECT_PAGE_OF_ONE = (
+    "SELECT id, email, is_active, is_staff, created_at, last_login, token_version"
+    " FROM users WHERE id > :after AND id = :only ORDER BY id LIMIT :limit"
+)
+_REPLACE_HASH = (
+    "UPDATE users SET password_hash = :hash, token_version = token_version + 1"
+    " WHERE email = :email"
+    " RETURNING id, email, is_active, is_staff, created_at, last_login, token_version"
+)
+_SET_ACTIVE = (
+    "UPDATE users SET is_active = :active WHERE email = :email"
+    " RETURNING id, email, is_active, is_staff, created_at, last_login, token_version"
 )
 
 
 class UserStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    def _connect(self, *, write: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
-        return connect(self.engine, write=write)
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     async def create_user(
         self, email: str, password: str, *, is_staff: bool = False, is_active: bool = True
@@ -45,24 +54,8 @@ class UserStore:
             created_at=datetime.now(UTC),
             last_login=None,
         )
-        await self._insert(user, password_hash)
+        await self.database.write(_insert, user, password_hash)
         return user
-
-    @bounded
-    async def _insert(self, user: User, password_hash: str) -> None:
-        async with self._connect(write=True) as connection:
-            await connection.execute(
-                users.insert().values(
-                    id=user.id,
-                    email=user.email,
-                    password_hash=password_hash,
-                    is_active=user.is_active,
-                    is_staff=user.is_staff,
-                    created_at=user.created_at,
-                    last_login=None,
-                    token_version=0,
-                )
-            )
 
     async def verify_credentials(self, email: str, password: str) -> User | None:
         """The active user with this email and password, or None.
@@ -70,130 +63,133 @@ class UserStore:
         One argon2 verification runs whatever the outcome, so an unknown email, a wrong
         password and an inactive user take the same time.
         """
-        row = await self._login_row(email)
-        if row is None:
+        found = await self.database.read(_login_row, normalize_email(email))
+        if found is None:
             await passwords.verify_against_dummy(password)
             return None
-        if not await passwords.verify_password(row.password_hash, password):
+        user, password_hash = found
+        if not await passwords.verify_password(password_hash, password):
             return None
-        if not row.is_active:
+        if not user.is_active:
             return None
-        if passwords.needs_rehash(row.password_hash):
-            await self._store_hash(row.id, await passwords.hash_password(password))
-        return _user(row)
-
-    @bounded
-    async def _login_row(self, email: str) -> Any:
-        query = sa.select(*_PUBLIC_COLUMNS, users.c.password_hash).where(
-            users.c.email == normalize_email(email)
-        )
-        async with self._connect() as connection:
-            return (await connection.execute(query)).first()
-
-    @bounded
-    async def _store_hash(self, user_id: str, password_hash: str) -> None:
-        async with self._connect(write=True) as connection:
-            await connection.execute(
-                users.update().where(users.c.id == user_id).values(password_hash=password_hash)
-            )
+        if passwords.needs_rehash(password_hash):
+            new_hash = await passwords.hash_password(password)
+            await self.database.write(_store_hash, user.id, new_hash)
+        return user
 
     async def set_password(self, email: str, password: str) -> User | None:
         """Store a new password and revoke every token issued under the old one."""
-        return await self._replace_hash(email, await passwords.hash_password(password))
+        password_hash = await passwords.hash_password(password)
+        return await self.database.write(_replace_hash, normalize_email(email), password_hash)
 
-    @bounded
-    async def _replace_hash(self, email: str, password_hash: str) -> User | None:
-        async with self._connect(write=True) as connection:
-            row = (
-                await connection.execute(
-                    users.update()
-                    .where(users.c.email == normalize_email(email))
-                    .values(password_hash=password_hash, token_version=users.c.token_version + 1)
-                    .returning(*_PUBLIC_COLUMNS)
-                )
-            ).first()
-        return None if row is None else _user(row)
-
-    @bounded
     async def bump_token_version(self, user_id: str) -> None:
         """Revoke every token issued to the user so far (they carry the old version)."""
-        async with self._connect(write=True) as connection:
-            await connection.execute(
-                users.update()
-                .where(users.c.id == user_id)
-                .values(token_version=users.c.token_version + 1)
-            )
+        await self.database.write(_bump_token_version, user_id)
 
-    @bounded
     async def get(self, user_id: str) -> User | None:
-        async with self._connect() as connection:
-            row = (
-                await connection.execute(sa.select(*_PUBLIC_COLUMNS).where(users.c.id == user_id))
-            ).first()
-        return None if row is None else _user(row)
+        return await self.database.read(fetch_user, user_id)
 
-    @bounded
     async def page(self, *, after_id: str, limit: int, only_id: str | None = None) -> list[User]:
         """Users ordered by id after `after_id` (keyset pagination: no OFFSET scans)."""
-        query = sa.select(*_PUBLIC_COLUMNS).order_by(users.c.id).limit(limit)
-        if after_id:
-            query = query.where(users.c.id > after_id)
-        if only_id is not None:
-            query = query.where(users.c.id == only_id)
-        async with self._connect() as connection:
-            rows = (await connection.execute(query)).all()
-        return [_user(row) for row in rows]
+        return await self.database.read(_page, after_id, limit, only_id)
 
-    @bounded
     async def set_active(self, email: str, active: bool) -> User | None:
-        async with self._connect(write=True) as connection:
-            row = (
-                await connection.execute(
-                    users.update()
-                    .where(users.c.email == normalize_email(email))
-                    .values(is_active=active)
-                    .returning(*_PUBLIC_COLUMNS)
-                )
-            ).first()
-        return None if row is None else _user(row)
+        return await self.database.write(_set_active, normalize_email(email), active)
 
-    @bounded
     async def record_login(self, user_id: str, when: datetime) -> None:
-        async with self._connect(write=True) as connection:
-            await connection.execute(
-                users.update().where(users.c.id == user_id).values(last_login=when)
-            )
+        await self.database.write(_record_login, user_id, when)
 
-    @bounded
     async def count(self) -> int:
-        async with self._connect() as connection:
-            return int(
-                (
-                    await connection.execute(sa.select(sa.func.count()).select_from(users))
-                ).scalar_one()
-            )
+        return await self.database.read(_count)
 
-    @bounded
     async def ping(self) -> None:
         """Raise AuthError(UNAVAILABLE) unless the database answers."""
-        async with self._connect() as connection:
-            await connection.execute(sa.text("SELECT 1"))
+        await self.database.read(_ping)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; every value we store is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+# The operations, each run whole on a database thread.
 
 
-def _user(row: Any) -> User:
+def fetch_user(session: Session, user_id: str) -> User | None:
+    row = session.one(_SELECT_USER, {"id": user_id})
+    return None if row is None else user_from_row(session, row)
+
+
+def user_from_row(session: Session, row: Row) -> User:
     return User(
-        id=row.id,
-        email=row.email,
-        is_active=bool(row.is_active),
-        is_staff=bool(row.is_staff),
-        created_at=_utc(row.created_at),  # type: ignore[arg-type]
-        last_login=_utc(row.last_login),
-        token_version=int(row.token_version),
+        id=row[0],
+        email=row[1],
+        is_active=bool(row[2]),
+        is_staff=bool(row[3]),
+        created_at=session.from_db_time(row[4]),
+        last_login=session.from_db_time(row[5]),
+        token_version=int(row[6]),
     )
+
+
+def _insert(session: Session, user: User, password_hash: str) -> None:
+    session.run(
+        "INSERT INTO users (id, email, password_hash, is_active, is_staff, created_at,"
+        " last_login, token_version)"
+        " VALUES (:id, :email, :hash, :is_active, :is_staff, :created_at, NULL, 0)",
+        {
+            "id": user.id,
+            "email": user.email,
+            "hash": password_hash,
+            "is_active": user.is_active,
+            "is_staff": user.is_staff,
+            "created_at": session.to_db_time(user.created_at),
+        },
+    )
+
+
+def _login_row(session: Session, email: str) -> tuple[User, str] | None:
+    row = session.one(_SELECT_LOGIN, {"email": email})
+    return None if row is None else (user_from_row(session, row), row[7])
+
+
+def _store_hash(session: Session, user_id: str, password_hash: str) -> None:
+    session.run(
+        "UPDATE users SET password_hash = :hash WHERE id = :id",
+        {"id": user_id, "hash": password_hash},
+    )
+
+
+def _replace_hash(session: Session, email: str, password_hash: str) -> User | None:
+    row = session.one(_REPLACE_HASH, {"email": email, "hash": password_hash})
+    return None if row is None else user_from_row(session, row)
+
+
+def _bump_token_version(session: Session, user_id: str) -> None:
+    session.run(
+        "UPDATE users SET token_version = token_version + 1 WHERE id = :id", {"id": user_id}
+    )
+
+
+def _page(session: Session, after_id: str, limit: int, only_id: str | None) -> list[User]:
+    rows = session.all(
+        _SELECT_PAGE if only_id is None else _SELECT_PAGE_OF_ONE,
+        {"after": after_id, "only": only_id, "limit": limit},
+    )
+    return [user_from_row(session, row) for row in rows]
+
+
+def _set_active(session: Session, email: str, active: bool) -> User | None:
+    row = session.one(_SET_ACTIVE, {"email": email, "active": active})
+    return None if row is None else user_from_row(session, row)
+
+
+def _record_login(session: Session, user_id: str, when: datetime) -> None:
+    session.run(
+        "UPDATE users SET last_login = :when WHERE id = :id",
+        {"id": user_id, "when": session.to_db_time(when)},
+    )
+
+
+def _count(session: Session) -> int:
+    row = session.one("SELECT count(*) FROM users")
+    return 0 if row is None else int(row[0])
+
+
+def _ping(session: Session) -> None:
+    session.one("SELECT 1")

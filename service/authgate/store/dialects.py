@@ -1,0 +1,164 @@
+"""What differs between SQLite and PostgreSQL: connecting, placeholders, time values, errors.
+
+Store operations are written once, as plain SQL with `:name` placeholders over a DBAPI
+connection; a dialect adapts them to its driver.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Dialect(Protocol):
+    name: str
+    # How many connections (one thread each) serve reads, and how many writes; None: the
+    # readers' threads write too.
+    readers: int
+    writers: int | None
+
+    def connect(self) -> Any: ...
+
+    def sql(self, statement: str) -> str: ...
+
+    def to_db_time(self, value: datetime) -> Any: ...
+
+    def from_db_time(self, value: Any) -> datetime: ...
+
+    def begin(self, connection: Any) -> None: ...
+
+    def is_integrity_error(self, error: BaseException) -> bool: ...
+
+    def is_database_error(self, error: BaseException) -> bool: ...
+
+    def is_lost(self, connection: Any) -> bool: ...
+
+
+def dialect_for(url: str) -> Dialect:
+    """`sqlite:///path` or `postgresql://…` (a `+driver` suffix in the scheme is ignored)."""
+    scheme, _, rest = url.partition("://")
+    backend = scheme.split("+", 1)[0]
+    if backend == "sqlite":
+        return SqliteDialect(rest.removeprefix("/"))
+    if backend in ("postgresql", "postgres"):
+        return PostgresDialect(f"postgresql://{rest}")
+    raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
+
+
+# SQLAlchemy's SQLite DATETIME format, which the tables were first written with: UTC wall
+# time, always with microseconds, so text comparison orders it correctly.
+def _sqlite_time(value: datetime) -> str:
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+@dataclass
+class SqliteDialect:
+    path: str
+    name: str = "sqlite"
+    # SQLite has one writer at a time: one writing connection, and one for reads, which WAL
+    # never makes wait for the writer. An in-memory database is one connection.
+    readers: int = 1
+    writers: int | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writers = None if self.in_memory else 1
+
+    @property
+    def in_memory(self) -> bool:
+        return self.path in ("", ":memory:")
+
+    def connect(self) -> sqlite3.Connection:
+        if not self.in_memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Autocommit; writes open their own `BEGIN IMMEDIATE`. Each connection stays on its
+        # own thread, and `check_same_thread=False` only lets close() run from another.
+        connection = sqlite3.connect(
+            self.path or ":memory:", isolation_level=None, check_same_thread=False
+        )
+        # WAL: readers never wait for the writer; a crash mid-write rolls back cleanly.
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA busy_timeout=5000")
+        connection.execute("PRAGMA foreign_keys=ON")
+        return connection
+
+    def sql(self, statement: str) -> str:
+        return statement  # sqlite3 takes `:name` as it is
+
+    def to_db_time(self, value: datetime) -> str:
+        return _sqlite_time(value)
+
+    def from_db_time(self, value: Any) -> datetime:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+    def begin(self, connection: Any) -> None:
+        # IMMEDIATE takes the write lock now, so busy_timeout applies; a deferred transaction
+        # that upgrades from read to write fails at once when another process writes.
+        connection.execute("BEGIN IMMEDIATE")
+
+    def is_integrity_error(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.IntegrityError)
+
+    def is_database_error(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.Error)
+
+    def is_lost(self, connection: Any) -> bool:
+        return False  # a file does not drop its connections
+
+
+_PLACEHOLDER = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@dataclass
+class PostgresDialect:
+    url: str
+    name: str = "postgresql"
+    # Queries wait on the network with the GIL released, so several run at once.
+    readers: int = 10
+    writers: int | None = None
+    _statements: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(
+            self.url,
+            autocommit=True,  # a read is one round trip; writes open their own BEGIN
+            # Bounded waits: an unreachable or stuck database answers 503 in seconds.
+            connect_timeout=3,
+            options="-c statement_timeout=5000 -c TimeZone=UTC",
+        )
+
+    def sql(self, statement: str) -> str:
+        translated = self._statements.get(statement)
+        if translated is None:
+            translated = _PLACEHOLDER.sub(r"%(\1)s", statement)
+            self._statements[statement] = translated
+        return translated
+
+    def to_db_time(self, value: datetime) -> datetime:
+        return value
+
+    def from_db_time(self, value: Any) -> datetime:
+        stamp: datetime = value  # timestamptz, in the session's UTC
+        return stamp
+
+    def begin(self, connection: Any) -> None:
+        connection.execute("BEGIN")
+
+    def is_integrity_error(self, error: BaseException) -> bool:
+        import psycopg
+
+        return isinstance(error, psycopg.IntegrityError)
+
+    def is_database_error(self, error: BaseException) -> bool:
+        import psycopg
+
+        return isinstance(error, psycopg.Error)
+
+    def is_lost(self, connection: Any) -> bool:
+        return bool(connection.closed or connection.broken)
