@@ -1,0 +1,154 @@
+"""store.Database on SQLite and on a throwaway PostgreSQL database: transactions, failures,
+reconnection and the deadline, driven through real connections."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import psycopg
+import pytest
+
+from authgate.errors import AuthError, Reason
+from authgate.store import Database, UserStore, migrate
+from authgate.store import database as database_module
+from authgate.store.database import Session
+from authgate.store.dialects import PostgresDialect
+
+from databases import temporary_postgres_database
+from unit_fixtures import PASSWORD, sqlite_url
+
+T = TypeVar("T")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    with temporary_postgres_database() as postgres_url:
+        yield postgres_url
+
+
+def run_on_migrated(url: str, scenario: Callable[[Database], Awaitable[T]]) -> T:
+    async def main() -> T:
+        database = Database(url)
+        try:
+            await migrate(database, url)
+            return await scenario(database)
+        finally:
+            database.close()
+
+    return asyncio.run(main())
+
+
+def _emails(session: Session) -> list[str]:
+    return [row[0] for row in session.all("SELECT email FROM users ORDER BY email")]
+
+
+def _insert_then_fail(session: Session, email: str) -> None:
+    session.run(
+        "INSERT INTO users (id, email, password_hash, is_active, is_staff, created_at)"
+        " VALUES ('01TESTTESTTESTTESTTESTTEST', :email, 'x', :yes, :yes, :now)",
+        {"email": email, "yes": True, "now": session.to_db_time(datetime.now(UTC))},
+    )
+    raise ValueError("the operation fails after its first write")
+
+
+def test_a_write_that_fails_midway_leaves_nothing(url: str) -> None:
+    async def scenario(database: Database) -> tuple[str, list[str]]:
+        with pytest.raises(ValueError) as failed:
+            await database.write(_insert_then_fail, "half@example.com")
+        return str(failed.value), await database.read(_emails)
+
+    message, emails = run_on_migrated(url, scenario)
+
+    assert message == "the operation fails after its first write"
+    assert emails == []
+
+
+def test_a_duplicate_email_is_already_exists_and_the_store_still_works(url: str) -> None:
+    async def scenario(database: Database) -> tuple[Reason, list[str]]:
+        store = UserStore(database)
+        await store.create_user("ada@example.com", PASSWORD)
+        with pytest.raises(AuthError) as duplicate:
+            await store.create_user("ADA@example.com", "another password")
+        await store.create_user("bob@example.com", PASSWORD)
+        return duplicate.value.reason, await database.read(_emails)
+
+    reason, emails = run_on_migrated(url, scenario)
+
+    assert reason is Reason.ALREADY_EXISTS
+    assert emails == ["ada@example.com", "bob@example.com"]
+
+
+def test_an_sql_error_is_unavailable_and_the_connection_keeps_serving(url: str) -> None:
+    def broken(session: Session) -> None:
+        session.one("SELECT no_such_column FROM users")
+
+    async def scenario(database: Database) -> tuple[Reason, int]:
+        with pytest.raises(AuthError) as failed:
+            await database.read(broken)
+        return failed.value.reason, await UserStore(database).count()
+
+    assert run_on_migrated(url, scenario) == (Reason.UNAVAILABLE, 0)
+
+
+def test_an_operation_past_the_deadline_is_unavailable_and_later_ones_are_served(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database_module, "OPERATION_DEADLINE", 0.3)
+    release = threading.Event()
+
+    def stuck(session: Session) -> str:
+        release.wait(10)  # as a query on a partitioned connection would
+        return "finished late"
+
+    async def scenario(database: Database) -> tuple[Reason, float, int]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(AuthError) as late:
+            await database.read(stuck)
+        waited = loop.time() - started
+        release.set()
+        return late.value.reason, waited, await UserStore(database).count()
+
+    reason, waited, count = run_on_migrated(url, scenario)
+
+    assert reason is Reason.UNAVAILABLE
+    assert 0.3 <= waited < 0.3 + 2 * database_module._Deadlines.SWEEP_INTERVAL + 0.2
+    assert count == 0
+
+
+def test_connections_killed_while_idle_are_replaced_without_an_error() -> None:
+    threads = PostgresDialect("").readers
+
+    def wait_for_all(session: Session, barrier: threading.Barrier) -> list[str]:
+        # Holds its thread until every thread has a job: each uses its own connection.
+        barrier.wait(5)
+        return _emails(session)
+
+    async def on_every_thread(database: Database) -> list[list[str]]:
+        barrier = threading.Barrier(threads)
+        return await asyncio.gather(*(database.read(wait_for_all, barrier) for _ in range(threads)))
+
+    with temporary_postgres_database() as url:
+
+        async def scenario(database: Database) -> list[list[str]]:
+            await UserStore(database).create_user("ada@example.com", PASSWORD)
+            await on_every_thread(database)
+            # Every connection the store holds dies, as when PostgreSQL restarts.
+            with psycopg.connect(url, autocommit=True) as admin:
+                killed = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchall()
+            assert len(killed) == threads
+            await asyncio.sleep(0.2)
+            return await on_every_thread(database)
+
+        assert run_on_migrated(url, scenario) == [["ada@example.com"]] * threads
