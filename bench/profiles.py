@@ -1,7 +1,7 @@
 """Where the interpreter's time goes: py-spy samples of the GIL holder, by software layer.
 
 `py-spy record --gil` samples only the thread holding the GIL. A worker process is one event
-loop plus helper threads (aiosqlite's, argon2's), so the GIL is the resource it saturates:
+loop plus helper threads (the store's, argon2's), so the GIL is the resource it saturates:
 samples / rate is GIL-seconds, and GIL-seconds / requests is the interpreter time one request
 costs. Each sample goes to the layer of its innermost frame that belongs to a known package;
 stdlib helpers (json, asyncio, typing, ...) count for whoever called them.
@@ -31,11 +31,8 @@ LAYERS: dict[str, str] = {
     "attr": "Connexion + Starlette",
     "jwt": "JWT (PyJWT + cryptography)",
     "cryptography": "JWT (PyJWT + cryptography)",
-    "sqlalchemy": "database (SQLAlchemy + driver)",
-    "aiosqlite": "database (SQLAlchemy + driver)",
-    "sqlite3": "database (SQLAlchemy + driver)",
-    "psycopg": "database (SQLAlchemy + driver)",
-    "greenlet": "database (SQLAlchemy + driver)",
+    "sqlite3": "database driver (sqlite3, psycopg)",
+    "psycopg": "database driver (sqlite3, psycopg)",
     "google": "protobuf",
     "protobuf": "protobuf",
     "python_multipart": "Connexion + Starlette",

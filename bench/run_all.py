@@ -67,7 +67,6 @@ PACKAGES = (
     "SQLAlchemy",
     "cryptography",
     "protobuf",
-    "aiosqlite",
     "psycopg",
     "httptools",
     "argon2-cffi",

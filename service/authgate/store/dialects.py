@@ -93,7 +93,8 @@ class SqliteDialect:
         return _sqlite_time(value)
 
     def from_db_time(self, value: Any) -> datetime:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        # Naming the offset in the text is several times faster than .replace(tzinfo=UTC).
+        return datetime.fromisoformat(value + "+00:00")
 
     def begin(self, connection: Any) -> None:
         # IMMEDIATE takes the write lock now, so busy_timeout applies; a deferred transaction
