@@ -1,8 +1,8 @@
 """The REST door's handlers, named by `operationId` in openapi/authgate.yaml.
 
 Each parses the validated body, calls the core (from the app's lifespan state) and renders the
-authgate.v1 message with the protobuf JSON mapping. Errors are AuthErrors, rendered once by
-rest_problems.
+result with the protobuf JSON mapping of its authgate.v1 message (messages.py). Errors are
+AuthErrors, rendered once by rest_problems.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ async def list_users(
     pageToken: str = "",
 ) -> Reply:
     page = await _core().list_visible_users(token_info["caller"], pageSize, pageToken)
-    return messages.to_json(messages.list_users_response(page)), 200, JSON
+    return messages.list_users_json(page), 200, JSON
 
 
 async def healthz() -> Reply:
