@@ -334,6 +334,52 @@ def test_key_location_headers_on_our_own_token_are_ignored(name: str) -> None:
     assert make_codec().decode(token, TokenType.ACCESS).user_id == "01USER"
 
 
+def refusal_detail(token: str) -> str:
+    with pytest.raises(AuthError) as caught:
+        make_codec().decode(token, TokenType.ACCESS)
+    return caught.value.detail
+
+
+def test_token_under_an_unknown_kid_is_refused_as_signed_by_an_unknown_key() -> None:
+    header = {"alg": "EdDSA", "kid": "unknown", "typ": "at+jwt"}
+    token = sign_by_hand(header, good_claims(), key_for("EdDSA"))
+
+    assert refusal_detail(token) == "Token is signed by an unknown key."
+
+
+def malformed(token: str, how: str) -> str:
+    header, payload, signature = token.split(".")
+    return {
+        "junk in header": f"!{header}.{payload}.{signature}",
+        "junk payload": f"{header}.!!!!.{signature}",
+        "short signature": f"{header}.{payload}.a",
+        "two segments": f"{header}.{payload}",
+    }[how]
+
+
+@pytest.mark.parametrize("kid", [key_for("EdDSA").kid, "unknown", 1])
+@pytest.mark.parametrize(
+    "how", ["junk in header", "junk payload", "short signature", "two segments"]
+)
+def test_malformed_token_gets_the_generic_answer_whatever_its_kid(kid: object, how: str) -> None:
+    header = {"alg": "EdDSA", "kid": kid, "typ": "at+jwt"}
+    token = malformed(sign_by_hand(header, good_claims(), key_for("EdDSA")), how)
+
+    assert refusal_detail(token) == "Token is invalid or expired."
+
+
+def test_padded_segments_of_our_token_are_accepted() -> None:
+    # PyJWT accepts base64url padding (some issuers send it); picking the key must too.
+    header = b64url_json(header_for(key_for("EdDSA"), pad="x"))
+    assert len(header) % 4, "the header needs padding for this test"
+    signing_input = f"{header}{'=' * (-len(header) % 4)}.{b64url_json(good_claims())}"
+    signature = key_for("EdDSA").signing_key.sign(signing_input.encode())
+
+    token = f"{signing_input}.{b64url(signature)}"
+
+    assert make_codec().decode(token, TokenType.ACCESS).user_id == "01USER"
+
+
 # Size.
 
 

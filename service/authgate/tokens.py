@@ -6,7 +6,9 @@ simplejwt. PyJWT's exceptions become AuthError here and nowhere else.
 
 from __future__ import annotations
 
+import base64
 import enum
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -103,12 +105,14 @@ class TokenCodec:
         if not token.isascii():  # a JWT is base64url and dots; anything else is not ours
             raise token_not_valid()
         try:
-            header = jwt.get_unverified_header(token)
-            kid = header.get("kid")
+            kid = _unverified_kid(token)
             key = self.keys.by_kid(kid) if isinstance(kid, str) else None
             if key is None:
+                # The whole token parsed as before: a malformed one keeps the generic answer.
+                jwt.get_unverified_header(token)
                 raise token_not_valid("Token is signed by an unknown key.")
-            payload = self._jwt.decode(
+            # The one full parse: PyJWT checks every segment, then the signature with our key.
+            decoded = self._jwt.decode_complete(
                 token,
                 key.verifying_key,
                 algorithms=[key.algorithm],  # from our key, never from the token
@@ -125,7 +129,7 @@ class TokenCodec:
             )
         except jwt.InvalidTokenError as exc:
             raise token_not_valid() from exc
-        return self._check_claims(header, payload, expected)
+        return self._check_claims(decoded["header"], decoded["payload"], expected)
 
     def _check_claims(
         self, header: dict[str, Any], payload: dict[str, Any], expected: TokenType | None
@@ -154,3 +158,17 @@ class TokenCodec:
         if not isinstance(version, int) or isinstance(version, bool):
             raise token_not_valid()
         return TokenClaims(sub, token_type, jti, iat, exp, version)
+
+
+def _unverified_kid(token: str) -> object:
+    """The `kid` in the token's header, or None; read unverified, it only picks our key.
+
+    Only the header segment is decoded: jwt.get_unverified_header would decode and check all
+    three, which decode_complete does again (about 25 us each time).
+    """
+    segment = token.partition(".")[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, RecursionError):  # binascii.Error and JSON errors are ValueErrors
+        return None
+    return header.get("kid") if isinstance(header, dict) else None
