@@ -155,6 +155,8 @@ class AuthServiceInterceptor(grpc.aio.ServerInterceptor):
         # Set at shutdown: new calls are turned away as UNAVAILABLE (retryable) while the
         # calls grpc has already queued drain, instead of being CANCELLED by server.stop().
         self.draining = False
+        # Open (unprotected) method -> (grpc's handler, its guard); see intercept_service.
+        self._open_guards: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -165,11 +167,23 @@ class AuthServiceInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or not method.startswith(f"/{SERVICE_NAME}/"):
             return handler
-        protected = method in self.protected
-        token = bearer_token(handler_call_details.invocation_metadata)  # type: ignore[attr-defined]
+        if method in self.protected:
+            # Built per call: it carries this caller's token.
+            metadata = handler_call_details.invocation_metadata  # type: ignore[attr-defined]
+            return self._guard(handler, protected=True, token=bearer_token(metadata))
+        # An open method's guard needs nothing from the call, so it is built once per method
+        # (unless grpc hands over another handler for it).
+        guard = self._open_guards.get(method)
+        if guard is None or guard[0] is not handler:
+            guard = (handler, self._guard(handler, protected=False, token=None))
+            self._open_guards[method] = guard
+        return guard[1]
+
+    def _guard(
+        self, handler: grpc.RpcMethodHandler, protected: bool, token: str | None
+    ) -> grpc.RpcMethodHandler:
         behavior = handler.unary_unary
         core = self.core
-
         interceptor = self
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:

@@ -1,0 +1,99 @@
+"""AuthServiceInterceptor on its own: which guards it builds once, and which per call."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import pytest
+
+from authgate.grpc_api import SERVICE_NAME, AuthServiceInterceptor
+from authgate.v1 import auth_pb2
+
+OPEN = f"/{SERVICE_NAME}/RefreshToken"
+PROTECTED = f"/{SERVICE_NAME}/ListUsers"
+
+
+class CallDetails:
+    def __init__(self, method: str, token: str | None = None) -> None:
+        self.method = method
+        self.invocation_metadata = (("authorization", f"Bearer {token}"),) if token else ()
+
+
+class Core:
+    """Authenticates any token as the caller named by it."""
+
+    async def authenticate(self, token: str) -> str:
+        return f"caller:{token}"
+
+
+class Aborted(Exception):
+    pass
+
+
+class Context:
+    async def abort_with_status(self, status: grpc.Status) -> None:
+        raise Aborted(status.code)
+
+
+def handler_for_the_servicer() -> grpc.RpcMethodHandler:
+    async def behavior(request: Any, context: Any, *caller: str) -> tuple[str, ...]:
+        return caller
+
+    return grpc.unary_unary_rpc_method_handler(
+        behavior,
+        request_deserializer=auth_pb2.ListUsersRequest.FromString,
+        response_serializer=auth_pb2.ListUsersResponse.SerializeToString,
+    )
+
+
+def guard_for(
+    guard: AuthServiceInterceptor, details: CallDetails, handler: grpc.RpcMethodHandler
+) -> grpc.RpcMethodHandler:
+    async def continuation(_: Any) -> grpc.RpcMethodHandler:
+        return handler
+
+    return asyncio.run(guard.intercept_service(continuation, details))
+
+
+def answer(handler: grpc.RpcMethodHandler) -> Any:
+    return asyncio.run(handler.unary_unary(auth_pb2.ListUsersRequest(), Context()))
+
+
+def test_an_open_method_gets_one_guard_for_every_call() -> None:
+    guard, handler = AuthServiceInterceptor(Core()), handler_for_the_servicer()
+
+    first = guard_for(guard, CallDetails(OPEN, "a"), handler)
+
+    assert guard_for(guard, CallDetails(OPEN, "b"), handler) is first
+    assert answer(first) == ()
+
+
+def test_an_open_method_gets_a_new_guard_when_grpc_hands_over_another_handler() -> None:
+    guard = AuthServiceInterceptor(Core())
+
+    first = guard_for(guard, CallDetails(OPEN), handler_for_the_servicer())
+
+    assert guard_for(guard, CallDetails(OPEN), handler_for_the_servicer()) is not first
+
+
+def test_a_protected_method_authenticates_each_call_with_its_own_token() -> None:
+    guard, handler = AuthServiceInterceptor(Core()), handler_for_the_servicer()
+
+    first = guard_for(guard, CallDetails(PROTECTED, "alice"), handler)
+    second = guard_for(guard, CallDetails(PROTECTED, "bob"), handler)
+
+    assert answer(first) == ("caller:alice",)
+    assert answer(second) == ("caller:bob",)
+
+
+def test_a_cached_open_guard_still_turns_calls_away_while_draining() -> None:
+    guard, handler = AuthServiceInterceptor(Core()), handler_for_the_servicer()
+    cached = guard_for(guard, CallDetails(OPEN), handler)
+
+    guard.draining = True
+
+    with pytest.raises(Aborted) as aborted:
+        answer(cached)
+    assert aborted.value.args == (grpc.StatusCode.UNAVAILABLE,)
