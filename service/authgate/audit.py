@@ -7,11 +7,11 @@ known), the client address and the reason, on the `authgate.audit` logger.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
 from . import metrics
+from .logs import JsonMessage
 
 log = logging.getLogger("authgate.audit")
 
@@ -22,7 +22,7 @@ def audit(event: str, *, user_id: str = "", client: str = "", reason: str = "") 
     if log.isEnabledFor(logging.INFO):
         record = {"ts": round(time.time(), 3), "event": event, "user_id": user_id}
         record.update(client=client, reason=reason)
-        log.info(json.dumps(record, separators=(",", ":")))
+        log.info(JsonMessage(record))
 
 
 def _count(event: str, reason: str) -> None:

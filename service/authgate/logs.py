@@ -1,7 +1,8 @@
 """Logging set-up for the CLI and the workers: plain text for people, JSON lines for machines.
 
 The access log (`authgate.access`) and the audit trail (`authgate.audit`) log JSON objects as
-their messages; with AUTHGATE_LOG_FORMAT=json every line is one JSON object, theirs merged in.
+their messages (JsonMessage); with AUTHGATE_LOG_FORMAT=json every line is one JSON object,
+theirs merged in.
 """
 
 from __future__ import annotations
@@ -11,6 +12,22 @@ import logging
 import sys
 
 
+class JsonMessage:
+    """A log message that is one JSON object, encoded only when a handler formats it.
+
+    JsonLines merges its fields as they are; any other formatter prints it as compact JSON.
+    (Logged as a string, JsonLines had to parse it back and encode it again.)
+    """
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: dict[str, object]) -> None:
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return json.dumps(self.fields, separators=(",", ":"))
+
+
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
@@ -18,12 +35,15 @@ class JsonLines(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
         }
-        message = record.getMessage()
-        payload = json.loads(message) if message.startswith("{") else None
-        if isinstance(payload, dict):
-            line.update(payload)
+        if isinstance(record.msg, JsonMessage):
+            line.update(record.msg.fields)
         else:
-            line["message"] = message
+            message = record.getMessage()
+            payload = json.loads(message) if message.startswith("{") else None
+            if isinstance(payload, dict):
+                line.update(payload)
+            else:
+                line["message"] = message
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, separators=(",", ":"))

@@ -7,7 +7,6 @@ never a header value, body, token or password.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -19,6 +18,7 @@ import grpc
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import metrics
+from .logs import JsonMessage
 
 log = logging.getLogger("authgate.access")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -33,9 +33,9 @@ def _record(door: str, operation: str, outcome: str, started: float, **fields: A
     metrics.REQUESTS.labels(door, operation, outcome).inc()
     metrics.LATENCY.labels(door, operation).observe(elapsed)
     if log.isEnabledFor(logging.INFO):
-        line = {"door": door, "operation": operation, "outcome": outcome}
+        line: dict[str, object] = {"door": door, "operation": operation, "outcome": outcome}
         line.update(duration_ms=round(elapsed * 1000, 2), **fields)
-        log.info(json.dumps(line, separators=(",", ":")))
+        log.info(JsonMessage(line))
 
 
 class RestObservability:
