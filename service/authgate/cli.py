@@ -14,6 +14,7 @@ from typing import Any
 from . import keys
 from .errors import AuthError
 from .logs import configure_logging
+from .memory import pin_mmap_threshold
 from .runtime import open_runtime
 from .settings import Settings
 
@@ -122,6 +123,7 @@ async def _run_admin(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    pin_mmap_threshold()  # before any argon2 hash (the dummy one, a bootstrap user's)
     args = build_parser().parse_args(argv)
     overrides: dict[str, Any] = {
         f.name: getattr(args, f.name, None) for f in dataclasses.fields(Settings)

@@ -20,6 +20,7 @@ import time
 from multiprocessing.process import BaseProcess
 
 from .logs import configure_logging
+from .memory import pin_mmap_threshold
 from .runtime import open_runtime
 from .settings import Settings, split_address
 
@@ -44,6 +45,7 @@ async def _prepare(settings: Settings) -> None:
 
 
 def _worker(settings: Settings) -> None:
+    pin_mmap_threshold()  # a spawned process starts with glibc's defaults again
     configure_logging(settings.log_level, settings.log_format)
     from .server import serve_forever  # in the worker: the parent needs no door stack
 
