@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -28,6 +34,30 @@ def worker_pids(server: ServerProcess) -> list[int]:
         if b"spawn_main" in cmdline:
             workers.append(child)
     return workers
+
+
+def wait_for_lines(server: ServerProcess, text: str, count: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while server.log.count(text) < count:
+        assert time.monotonic() < deadline, server.log
+        time.sleep(0.05)
+
+
+def open_files(pid: int) -> set[Path]:
+    return {fd.readlink() for fd in Path(f"/proc/{pid}/fd").iterdir()}
+
+
+def processes_serving(data_dir: Path) -> list[int]:
+    """Every live process started with this data directory (a supervisor and its workers)."""
+    marker = f"AUTHGATE_DATA_DIR={data_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:  # exited meanwhile, or not ours to read
+            continue
+    return found
 
 
 @pytest.fixture
@@ -90,3 +120,91 @@ def test_metrics_add_up_across_workers(pool):
             )
             totals.add(float(match.group(1)))
     assert totals == {float(logins)}
+
+
+@pytest.fixture
+def locked_store(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """The pool's SQLite file under an exclusive lock until the test closes it: the supervisor's
+    migration waits (SQLite's busy timeout, 5 s) as it would behind a slow migration."""
+    connection = sqlite3.connect(tmp_path / "authgate.sqlite3", isolation_level=None)
+    connection.execute("BEGIN EXCLUSIVE")
+    yield connection
+    connection.close()
+
+
+@dataclass
+class StartingPool:
+    server: ServerProcess
+    started: Future[ServerProcess]  # resolves once the pool serves
+
+
+@pytest.fixture
+def starting_pool(tmp_path: Path, locked_store: sqlite3.Connection) -> Iterator[StartingPool]:
+    """A pool whose start-up is stuck in the supervisor's preparation of the store."""
+    server = ServerProcess(
+        tmp_path,
+        {
+            "AUTHGATE_WORKERS": "2",
+            "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
+            "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
+        },
+    )
+    with ThreadPoolExecutor(1) as background:
+        started = background.submit(server.start)
+        while server.process is None:
+            time.sleep(0.01)
+        wait_for_lines(server, "waiting for the store to be prepared", 2)
+        yield StartingPool(server, started)
+        locked_store.close()
+        server.stop()
+
+
+def test_workers_import_while_the_store_is_prepared_and_open_it_only_after(
+    starting_pool, locked_store
+):
+    pool = starting_pool.server
+    workers = worker_pids(pool)
+    database = pool.data_dir / "authgate.sqlite3"
+
+    assert len(workers) == 2
+    assert "rest listening on" not in pool.log
+    assert all(database not in open_files(pid) for pid in workers)
+    locked_store.close()
+    starting_pool.started.result(timeout=30)
+    door = open_door("rest", pool)
+    try:
+        assert door.issue_token(ADMIN_EMAIL, ADMIN_PASSWORD).ok
+    finally:
+        door.close()
+
+
+def test_sigterm_while_the_store_is_prepared_stops_the_workers_and_exits_zero(
+    starting_pool, locked_store
+):
+    pool = starting_pool.server
+    workers = worker_pids(pool)
+    pool.process.send_signal(signal.SIGTERM)
+    locked_store.close()  # the migration in progress finishes; nothing serves after it
+
+    assert pool.process.wait(timeout=20) == 0, pool.log
+    assert "worker exit codes [0, 0]" in pool.log
+    assert "rest listening on" not in pool.log
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def test_a_failed_preparation_stops_the_workers_and_exits_one(tmp_path):
+    unreachable = "postgresql://authgate@127.0.0.1:1/authgate"  # port 1: connection refused
+    env = ServerProcess(
+        tmp_path, {"AUTHGATE_WORKERS": "2", "AUTHGATE_DATABASE_URL": unreachable}
+    ).env
+    finished = subprocess.run(
+        [sys.executable, "-m", "authgate", "serve"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert finished.returncode == 1, finished.stderr
+    assert processes_serving(tmp_path) == []

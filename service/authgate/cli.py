@@ -11,11 +11,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import keys
 from .errors import AuthError
 from .logs import configure_logging
 from .memory import pin_mmap_threshold
-from .runtime import open_runtime
 from .settings import Settings
 
 
@@ -84,6 +82,10 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 async def _run_admin(args: argparse.Namespace, settings: Settings) -> None:
+    # Imported here: `serve --workers N` starts its workers before it needs the store stack.
+    from . import keys
+    from .runtime import open_runtime
+
     if args.command == "keys":
         # A retired key must outlive every token it signed.
         retire_after = max(settings.access_token_lifetime, settings.refresh_token_lifetime)

@@ -1,9 +1,11 @@
 """`--workers N`: N serving processes sharing both ports (SO_REUSEPORT), one supervisor.
 
-The supervisor migrates the store and makes the keys once, fixes the ports (port 0 becomes a
-concrete free port all workers share), starts the workers, and stops them together: on
-SIGTERM or SIGINT it forwards the signal and waits for every worker to drain; if a worker
-dies, it stops the rest and exits non-zero, so the process manager can restart the whole.
+The supervisor fixes the ports (port 0 becomes a concrete free port all workers share),
+starts the workers, and, while they import the door stack, migrates the store and makes the
+keys and the bootstrap user once; then it lets them open the store and serve. It stops them
+together: on SIGTERM or SIGINT it forwards the signal and waits for every worker to drain; if
+a worker dies, it stops the rest and exits non-zero, so the process manager can restart the
+whole.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import socket
 import tempfile
 import time
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
+from types import FrameType
 
 from .logs import configure_logging
 from .memory import pin_mmap_threshold
-from .runtime import open_runtime
 from .settings import Settings, split_address
 
 log = logging.getLogger("authgate")
@@ -39,22 +42,36 @@ def reserve_port(address: str) -> tuple[str, socket.socket]:
 
 
 async def _prepare(settings: Settings) -> None:
-    """Migrate, make the keys and the bootstrap user once, before any worker starts."""
+    """Migrate, make the keys and the bootstrap user once, before any worker opens the store."""
+    from .runtime import open_runtime  # the store stack: imported while the workers import
+
     async with open_runtime(settings) as runtime:
         log.info("store migrated; %d user(s)", await runtime.core.store.count())
 
 
-def _worker(settings: Settings) -> None:
-    pin_mmap_threshold()  # a spawned process starts with glibc's defaults again
-    configure_logging(settings.log_level, settings.log_format)
-    from .server import serve_forever  # in the worker: the parent needs no door stack
+def _leave_before_serving(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
+
+def _worker(settings: Settings, prepared: Event) -> None:
+    pin_mmap_threshold()  # a spawned process starts with glibc's defaults again
+    # Until serve_forever installs its own handlers, a stop means: exit without serving.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _leave_before_serving)
+    configure_logging(settings.log_level, settings.log_format)
+    from .server import serve_forever  # the door stack, about a second, as the store is prepared
+
+    supervisor = multiprocessing.parent_process()
+    if not prepared.is_set():
+        log.info("worker %d waiting for the store to be prepared", os.getpid())
+    while not prepared.wait(0.5):
+        if supervisor is None or not supervisor.is_alive():
+            return  # the supervisor died before it prepared the store: no one to serve for
     asyncio.run(serve_forever(settings, prepare=False))
 
 
 def supervise(settings: Settings) -> int:
     """Run `settings.workers` workers until a signal; the exit code for the CLI."""
-    asyncio.run(_prepare(settings))
     http_addr, http_holder = reserve_port(settings.http_addr)
     grpc_addr, grpc_holder = reserve_port(settings.grpc_addr)
     # prometheus-client's multiprocess mode: every worker writes its samples here.
@@ -62,40 +79,52 @@ def supervise(settings: Settings) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     worker_settings = dataclasses.replace(settings, http_addr=http_addr, grpc_addr=grpc_addr)
     context = multiprocessing.get_context("spawn")
+    prepared = context.Event()
     workers: list[BaseProcess] = [
         context.Process(
             target=_worker,
-            args=(worker_settings,),
+            args=(worker_settings, prepared),
             name=f"authgate-worker-{n}",
         )
         for n in range(settings.workers)
     ]
-    stopping = False
+    stopping = signalled = False
 
-    def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def signal_workers() -> None:
+        nonlocal signalled
+        signalled = True
         for worker in workers:
             if worker.pid and worker.exitcode is None:
                 os.kill(worker.pid, signal.SIGTERM)
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        signal_workers()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for worker in workers:
             worker.start()
+        # A stop arriving now lets the migration finish (not cut short), then serves nothing.
+        asyncio.run(_prepare(settings))
+        prepared.set()
         log.info("supervising %d workers on %s and %s", len(workers), http_addr, grpc_addr)
         while not stopping and all(worker.exitcode is None for worker in workers):
             time.sleep(0.2)
         if not stopping:
             log.error("a worker exited; stopping the others")
-            stop(signal.SIGTERM, None)
+    finally:
+        if not signalled:  # a worker exited, or preparing the store failed
+            signal_workers()
         deadline = time.monotonic() + settings.shutdown_grace_seconds + 5
         for worker in workers:
+            if worker.pid is None:
+                continue
             worker.join(max(0.1, deadline - time.monotonic()))
             if worker.exitcode is None:
                 worker.kill()
                 worker.join()
-    finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         http_holder.close()
