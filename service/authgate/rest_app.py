@@ -24,6 +24,11 @@ from .observability import RestObservability
 from .rest_problems import auth_error_problem, http_error_problem, unexpected_error_problem
 from .rest_validation import FieldErrorsJSONBodyValidator, FieldErrorsParameterValidator
 
+try:  # libyaml's loader when PyYAML was built with it: 3 ms for our spec, not 35-80 ms
+    from yaml import CSafeLoader as SpecLoader
+except ImportError:
+    from yaml import SafeLoader as SpecLoader
+
 
 def spec_path() -> Path:
     return Path(str(resources.files("authgate") / "openapi" / "authgate.yaml"))
@@ -111,9 +116,14 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay_receive
 
 
-def operations_by_path() -> dict[str, str]:
+def load_spec() -> dict[str, Any]:
+    """The OpenAPI document, parsed once for Connexion and us."""
+    spec: dict[str, Any] = yaml.load(spec_path().read_text(), Loader=SpecLoader)
+    return spec
+
+
+def operations_by_path(spec: dict[str, Any]) -> dict[str, str]:
     """Each path of the spec and its operation's name (the handler's, as in the log)."""
-    spec = yaml.safe_load(spec_path().read_text())
     return {
         path: operation["operationId"].rsplit(".", 1)[-1]
         for path, methods in spec["paths"].items()
@@ -138,14 +148,16 @@ def create_rest_app(core: AuthCore, *, max_body_bytes: int = 65536) -> AsyncApp:
             swagger_ui_path="/api/v1/ui", spec_path="/api/v1/openapi.json"
         ),
     )
-    app.add_api(spec_path(), validator_map=validators, validate_responses=False)
+    spec = load_spec()
+    # A dict, not the path: Connexion would parse the file again, with the pure-Python loader.
+    app.add_api(spec, validator_map=validators, validate_responses=False)
     app.add_middleware(
         RequestBodyGuard, position=MiddlewarePosition.BEFORE_ROUTING, limit=max_body_bytes
     )
     app.add_middleware(
         RestObservability,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
-        operations=operations_by_path(),
+        operations=operations_by_path(spec),
     )
     app.add_error_handler(AuthError, auth_error_problem)
     app.add_error_handler(ProblemException, http_error_problem)
