@@ -122,25 +122,27 @@ def test_metrics_add_up_across_workers(pool):
     assert totals == {float(logins)}
 
 
-@pytest.fixture
-def locked_store(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    """The pool's SQLite file under an exclusive lock until the test closes it: the supervisor's
-    migration waits (SQLite's busy timeout, 5 s) as it would behind a slow migration."""
-    connection = sqlite3.connect(tmp_path / "authgate.sqlite3", isolation_level=None)
-    connection.execute("BEGIN EXCLUSIVE")
-    yield connection
-    connection.close()
-
-
 @dataclass
-class StartingPool:
+class PreparingPool:
+    """A pool held in the supervisor's preparation of the store."""
+
     server: ServerProcess
     started: Future[ServerProcess]  # resolves once the pool serves
+    lock: sqlite3.Connection
+
+    def release(self) -> None:
+        self.lock.close()
+        assert self.server.process is not None
+        self.server.process.send_signal(signal.SIGCONT)
 
 
 @pytest.fixture
-def starting_pool(tmp_path: Path, locked_store: sqlite3.Connection) -> Iterator[StartingPool]:
-    """A pool whose start-up is stuck in the supervisor's preparation of the store."""
+def preparing_pool(tmp_path: Path) -> Iterator[PreparingPool]:
+    """The SQLite file is locked, so the supervisor cannot finish migrating it; and the
+    supervisor is frozen (SIGSTOP) as soon as its workers exist, so SQLite's 5 s busy timeout
+    does not run out however long the workers take to import."""
+    lock = sqlite3.connect(tmp_path / "authgate.sqlite3", isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
     server = ServerProcess(
         tmp_path,
         {
@@ -151,26 +153,30 @@ def starting_pool(tmp_path: Path, locked_store: sqlite3.Connection) -> Iterator[
     )
     with ThreadPoolExecutor(1) as background:
         started = background.submit(server.start)
-        while server.process is None:
+        deadline = time.monotonic() + 20
+        while server.process is None or len(worker_pids(server)) < 2:
+            assert time.monotonic() < deadline, server.log
             time.sleep(0.01)
-        wait_for_lines(server, "waiting for the store to be prepared", 2)
-        yield StartingPool(server, started)
-        locked_store.close()
-        server.stop()
+        server.process.send_signal(signal.SIGSTOP)
+        preparing = PreparingPool(server, started, lock)
+        try:
+            wait_for_lines(server, "waiting for the store to be prepared", 2)
+            yield preparing
+        finally:
+            preparing.release()
+            server.stop()
 
 
-def test_workers_import_while_the_store_is_prepared_and_open_it_only_after(
-    starting_pool, locked_store
-):
-    pool = starting_pool.server
+def test_workers_import_while_the_store_is_prepared_and_open_it_only_after(preparing_pool):
+    pool = preparing_pool.server
     workers = worker_pids(pool)
     database = pool.data_dir / "authgate.sqlite3"
 
     assert len(workers) == 2
     assert "rest listening on" not in pool.log
     assert all(database not in open_files(pid) for pid in workers)
-    locked_store.close()
-    starting_pool.started.result(timeout=30)
+    preparing_pool.release()
+    preparing_pool.started.result(timeout=30)
     door = open_door("rest", pool)
     try:
         assert door.issue_token(ADMIN_EMAIL, ADMIN_PASSWORD).ok
@@ -178,18 +184,28 @@ def test_workers_import_while_the_store_is_prepared_and_open_it_only_after(
         door.close()
 
 
-def test_sigterm_while_the_store_is_prepared_stops_the_workers_and_exits_zero(
-    starting_pool, locked_store
-):
-    pool = starting_pool.server
+def test_sigterm_while_the_store_is_prepared_stops_the_workers_and_exits_zero(preparing_pool):
+    pool = preparing_pool.server
     workers = worker_pids(pool)
     pool.process.send_signal(signal.SIGTERM)
-    locked_store.close()  # the migration in progress finishes; nothing serves after it
+    preparing_pool.release()  # the migration in progress finishes; nothing serves after it
 
     assert pool.process.wait(timeout=20) == 0, pool.log
     assert "worker exit codes [0, 0]" in pool.log
     assert "rest listening on" not in pool.log
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def test_a_worker_killed_while_the_store_is_prepared_stops_the_pool_with_an_error(
+    preparing_pool,
+):
+    pool = preparing_pool.server
+    victim, *_ = worker_pids(pool)
+    os.kill(victim, signal.SIGKILL)
+    preparing_pool.release()
+
+    assert pool.process.wait(timeout=20) == 1, pool.log
+    assert "a worker exited" in pool.log
 
 
 def test_a_failed_preparation_stops_the_workers_and_exits_one(tmp_path):

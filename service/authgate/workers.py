@@ -11,6 +11,7 @@ whole.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -19,8 +20,8 @@ import signal
 import socket
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event
 from types import FrameType
 
 from .logs import configure_logging
@@ -53,7 +54,7 @@ def _leave_before_serving(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def _worker(settings: Settings, prepared: Event) -> None:
+def _worker(settings: Settings, prepared: Connection) -> None:
     pin_mmap_threshold()  # a spawned process starts with glibc's defaults again
     # Until serve_forever installs its own handlers, a stop means: exit without serving.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -61,12 +62,14 @@ def _worker(settings: Settings, prepared: Event) -> None:
     configure_logging(settings.log_level, settings.log_format)
     from .server import serve_forever  # the door stack, about a second, as the store is prepared
 
-    supervisor = multiprocessing.parent_process()
-    if not prepared.is_set():
+    if not prepared.poll():
         log.info("worker %d waiting for the store to be prepared", os.getpid())
-    while not prepared.wait(0.5):
-        if supervisor is None or not supervisor.is_alive():
-            return  # the supervisor died before it prepared the store: no one to serve for
+    # A pipe, not a multiprocessing.Event: Event.set() waits for every sleeping waiter to
+    # wake, so a worker killed while waiting would hang the supervisor.
+    try:
+        prepared.recv_bytes()
+    except EOFError:
+        return  # the supervisor is gone without preparing the store: nothing to serve for
     asyncio.run(serve_forever(settings, prepare=False))
 
 
@@ -79,14 +82,14 @@ def supervise(settings: Settings) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     worker_settings = dataclasses.replace(settings, http_addr=http_addr, grpc_addr=grpc_addr)
     context = multiprocessing.get_context("spawn")
-    prepared = context.Event()
+    pipes = [context.Pipe(duplex=False) for _ in range(settings.workers)]
     workers: list[BaseProcess] = [
         context.Process(
             target=_worker,
-            args=(worker_settings, prepared),
+            args=(worker_settings, reader),
             name=f"authgate-worker-{n}",
         )
-        for n in range(settings.workers)
+        for n, (reader, _) in enumerate(pipes)
     ]
     stopping = signalled = False
 
@@ -104,11 +107,14 @@ def supervise(settings: Settings) -> int:
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for worker in workers:
+        for worker, (reader, _) in zip(workers, pipes, strict=True):
             worker.start()
+            reader.close()  # the worker has its own copy
         # A stop arriving now lets the migration finish (not cut short), then serves nothing.
         asyncio.run(_prepare(settings))
-        prepared.set()
+        for _, writer in pipes:
+            with contextlib.suppress(BrokenPipeError):  # that worker has exited already
+                writer.send_bytes(b"prepared")
         log.info("supervising %d workers on %s and %s", len(workers), http_addr, grpc_addr)
         while not stopping and all(worker.exitcode is None for worker in workers):
             time.sleep(0.2)
@@ -127,6 +133,8 @@ def supervise(settings: Settings) -> int:
                 worker.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        for _, writer in pipes:
+            writer.close()
         http_holder.close()
         grpc_holder.close()
         for name in os.listdir(metrics_dir):
