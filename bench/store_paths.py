@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from authgate.store import Database, UserStore, migrate
-from authgate.store.database import Session
 from authgate.store.dialects import SqliteDialect
+from authgate.store.session import Session
 from authgate.store.users import fetch_user
 
 CALLERS = 30

@@ -14,10 +14,10 @@ import psycopg
 import pytest
 
 from authgate.errors import AuthError, Reason
-from authgate.store import Database, UserStore, migrate
-from authgate.store import database as database_module
-from authgate.store.database import Session
+from authgate.store import Database, UserStore, deadlines, migrate
 from authgate.store.dialects import PostgresDialect
+from authgate.store.session import Session
+from authgate.users import new_user_id
 
 from databases import temporary_postgres_database
 from unit_fixtures import PASSWORD, sqlite_url
@@ -50,12 +50,21 @@ def _emails(session: Session) -> list[str]:
     return [row[0] for row in session.all("SELECT email FROM users ORDER BY email")]
 
 
-def _insert_then_fail(session: Session, email: str) -> None:
+def _insert(session: Session, email: str) -> None:
     session.run(
         "INSERT INTO users (id, email, password_hash, is_active, is_staff, created_at)"
-        " VALUES ('01TESTTESTTESTTESTTESTTEST', :email, 'x', :yes, :yes, :now)",
-        {"email": email, "yes": True, "now": session.to_db_time(datetime.now(UTC))},
+        " VALUES (:id, :email, 'x', :yes, :yes, :now)",
+        {
+            "id": new_user_id(),
+            "email": email,
+            "yes": True,
+            "now": session.to_db_time(datetime.now(UTC)),
+        },
     )
+
+
+def _insert_then_fail(session: Session, email: str) -> None:
+    _insert(session, email)
     raise ValueError("the operation fails after its first write")
 
 
@@ -101,7 +110,7 @@ def test_an_sql_error_is_unavailable_and_the_connection_keeps_serving(url: str) 
 def test_an_operation_past_the_deadline_is_unavailable_and_later_ones_are_served(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(database_module, "OPERATION_DEADLINE", 0.3)
+    monkeypatch.setattr(deadlines, "OPERATION_DEADLINE", 0.3)
     release = threading.Event()
 
     def stuck(session: Session) -> str:
@@ -120,8 +129,32 @@ def test_an_operation_past_the_deadline_is_unavailable_and_later_ones_are_served
     reason, waited, count = run_on_migrated(url, scenario)
 
     assert reason is Reason.UNAVAILABLE
-    assert 0.3 <= waited < 0.3 + 2 * database_module._Deadlines.SWEEP_INTERVAL + 0.2
+    assert 0.3 <= waited < 0.3 + 2 * deadlines.Deadlines.SWEEP_INTERVAL + 0.2
     assert count == 0
+
+
+def test_a_write_past_the_deadline_rolls_back_instead_of_committing(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deadlines, "OPERATION_DEADLINE", 0.3)
+    answered = threading.Event()
+
+    def slow_insert(session: Session) -> None:
+        _insert(session, "late@example.com")
+        answered.wait(10)  # still inside the transaction when the caller hears 503
+
+    async def scenario(database: Database) -> tuple[Reason, list[str]]:
+        with pytest.raises(AuthError) as late:
+            await database.write(slow_insert)
+        answered.set()
+        # The same (only) writer thread runs this next: the late write is over by then.
+        await database.write(_insert, "next@example.com")
+        return late.value.reason, await database.read(_emails)
+
+    reason, emails = run_on_migrated(url, scenario)
+
+    assert reason is Reason.UNAVAILABLE
+    assert emails == ["next@example.com"]
 
 
 def test_connections_killed_while_idle_are_replaced_without_an_error() -> None:

@@ -231,7 +231,17 @@ def test_negative_page_size_is_invalid(door):
     assert outcome.fields == ({"pageSize"} if door.name == "rest" else {"page_size"})
 
 
-@pytest.mark.parametrize("page_token", ["!!!", "bm90LWpzb24", "eyJhZnRlciI6IDV9"])
+MALFORMED_PAGE_TOKENS = {
+    "not base64url": "!!!",
+    "not JSON": "bm90LWpzb24",
+    "after is a number": "eyJhZnRlciI6IDV9",
+    # Well-formed JSON whose id no driver can bind: a lone surrogate, and a NUL.
+    "after is a lone surrogate": "eyJhZnRlciI6Ilx1ZDgwMCJ9",
+    "after holds a NUL": "eyJhZnRlciI6ImFcdTAwMDAifQ",
+}
+
+
+@pytest.mark.parametrize("page_token", MALFORMED_PAGE_TOKENS.values(), ids=MALFORMED_PAGE_TOKENS)
 def test_malformed_page_token_is_invalid(door, page_token):
     outcome = door.list_users(login(door)["access"], page_token=page_token)
     assert_refused(outcome, "invalid_request")

@@ -165,6 +165,10 @@ def test_settings_are_frozen() -> None:
         ({"AUTHGATE_GRPC_ADDR": "127.0.0.1:port"}, "grpc_addr"),
         ({"AUTHGATE_ACCESS_TOKEN_LIFETIME": "5m"}, "AUTHGATE_ACCESS_TOKEN_LIFETIME"),
         ({"AUTHGATE_MAX_BODY_BYTES": "1.5"}, "AUTHGATE_MAX_BODY_BYTES"),
+        ({"AUTHGATE_DATABASE_URL": "mysql://db/x"}, "database_url"),
+        # One connection per store thread: each would see its own empty in-memory database.
+        ({"AUTHGATE_DATABASE_URL": "sqlite://"}, "database_url"),
+        ({"AUTHGATE_DATABASE_URL": "sqlite:///:memory:"}, "database_url"),
     ],
 )
 def test_invalid_value_raises_value_error_naming_it(environ: dict[str, str], named: str) -> None:

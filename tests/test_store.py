@@ -17,8 +17,8 @@ from authgate.admin import Administration
 from authgate.errors import NO_ACTIVE_ACCOUNT_DETAIL, AuthError, Reason
 from authgate.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from authgate.store import Database, UserStore, is_current, migrate
-from authgate.store.database import Session
 from authgate.store.schema_version import HEAD_REVISION, alembic_config
+from authgate.store.session import Session
 from authgate.tokens import TokenType
 from authgate.users import User
 

@@ -20,7 +20,7 @@ from authgate.admin import Administration
 from authgate.core import AuthCore
 from authgate.keys import Key, KeySet
 from authgate.store import Database, RefreshTokenRegistry, UserStore, migrate
-from authgate.store.database import Session
+from authgate.store.session import Session
 from authgate.throttle import LoginThrottle
 from authgate.tokens import TokenCodec
 from authgate.users import new_user_id

@@ -7,6 +7,7 @@ import binascii
 import json
 
 from .errors import invalid_request
+from .users import USER_ID_SHAPE
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -33,6 +34,7 @@ def decode_page_token(token: str) -> str:
         after = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["after"]
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError):
         after = None
-    if not isinstance(after, str) or not after:
+    # Only an id of ours: anything else (a lone surrogate, a NUL) no driver could even bind.
+    if not isinstance(after, str) or not USER_ID_SHAPE.fullmatch(after):
         raise invalid_request({"page_token": ["Invalid page token."]})
     return after

@@ -14,6 +14,8 @@ from typing import Any
 
 import limits
 
+from .store.dialects import dialect_for
+
 ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
 
 
@@ -93,6 +95,11 @@ class Settings:
                 split_address(getattr(self, name))
             except ValueError as exc:
                 problems.append(f"{name}: {exc}")
+        if self.database_url:
+            try:
+                dialect_for(self.database_url)
+            except ValueError as exc:
+                problems.append(f"database_url: {exc}")
         if self.log_format not in ("text", "json"):
             problems.append("log_format must be text or json")
         if self.workers < 1:

@@ -65,6 +65,8 @@ class _MonotonicUlid:
 
 
 new_user_id = _MonotonicUlid()
+# What new_user_id makes: 26 characters of Crockford base32.
+USER_ID_SHAPE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 
 def new_account_problems(email: str, password: str) -> dict[str, list[str]]:

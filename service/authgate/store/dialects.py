@@ -31,11 +31,13 @@ class Dialect(Protocol):
 
     def begin(self, connection: Any) -> None: ...
 
-    def is_integrity_error(self, error: BaseException) -> bool: ...
+    def is_unique_violation(self, error: BaseException) -> bool: ...
 
     def is_database_error(self, error: BaseException) -> bool: ...
 
     def is_lost(self, connection: Any) -> bool: ...
+
+    def in_transaction(self, connection: Any) -> bool: ...
 
 
 def dialect_for(url: str) -> Dialect:
@@ -43,10 +45,14 @@ def dialect_for(url: str) -> Dialect:
     scheme, _, rest = url.partition("://")
     backend = scheme.split("+", 1)[0]
     if backend == "sqlite":
-        return SqliteDialect(rest.removeprefix("/"))
+        path = rest.removeprefix("/")
+        if path in ("", ":memory:"):
+            # Each connection would get its own empty database, and restarts lose every user.
+            raise ValueError("an in-memory SQLite database is not supported: name a file")
+        return SqliteDialect(path)
     if backend in ("postgresql", "postgres"):
         return PostgresDialect(f"postgresql://{rest}")
-    raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
+    raise ValueError(f"unsupported scheme {scheme!r}: use sqlite:///PATH or postgresql://…")
 
 
 # SQLAlchemy's SQLite DATETIME format, which the tables were first written with: UTC wall
@@ -60,25 +66,15 @@ class SqliteDialect:
     path: str
     name: str = "sqlite"
     # SQLite has one writer at a time: one writing connection, and one for reads, which WAL
-    # never makes wait for the writer. An in-memory database is one connection.
+    # never makes wait for the writer.
     readers: int = 1
-    writers: int | None = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.writers = None if self.in_memory else 1
-
-    @property
-    def in_memory(self) -> bool:
-        return self.path in ("", ":memory:")
+    writers: int | None = 1
 
     def connect(self) -> sqlite3.Connection:
-        if not self.in_memory:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Autocommit; writes open their own `BEGIN IMMEDIATE`. Each connection stays on its
         # own thread, and `check_same_thread=False` only lets close() run from another.
-        connection = sqlite3.connect(
-            self.path or ":memory:", isolation_level=None, check_same_thread=False
-        )
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         # WAL: readers never wait for the writer; a crash mid-write rolls back cleanly.
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
@@ -101,16 +97,22 @@ class SqliteDialect:
         # that upgrades from read to write fails at once when another process writes.
         connection.execute("BEGIN IMMEDIATE")
 
-    def is_integrity_error(self, error: BaseException) -> bool:
-        return isinstance(error, sqlite3.IntegrityError)
+    def is_unique_violation(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.IntegrityError) and str(error).startswith("UNIQUE")
 
     def is_database_error(self, error: BaseException) -> bool:
-        return isinstance(error, sqlite3.Error)
+        # OSError: the data directory could not be created or opened.
+        return isinstance(error, sqlite3.Error | OSError)
 
     def is_lost(self, connection: Any) -> bool:
         return False  # a file does not drop its connections
 
+    def in_transaction(self, connection: Any) -> bool:
+        return bool(connection.in_transaction)
 
+
+# `:name` placeholders, but not the `::` of a cast. (Our SQL has no string literals, where a
+# `:word` would be rewritten too.)
 _PLACEHOLDER = re.compile(r"(?<![:\w]):(\w+)")
 
 
@@ -132,12 +134,19 @@ class PostgresDialect:
             # Bounded waits: an unreachable or stuck database answers 503 in seconds.
             connect_timeout=3,
             options="-c statement_timeout=5000 -c TimeZone=UTC",
+            # A connection whose peer vanished fails within seconds instead of TCP's
+            # minutes, so its thread is free again for a fresh one.
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            tcp_user_timeout=6000,
         )
 
     def sql(self, statement: str) -> str:
         translated = self._statements.get(statement)
         if translated is None:
-            translated = _PLACEHOLDER.sub(r"%(\1)s", statement)
+            translated = _PLACEHOLDER.sub(r"%(\1)s", statement.replace("%", "%%"))
             self._statements[statement] = translated
         return translated
 
@@ -151,15 +160,20 @@ class PostgresDialect:
     def begin(self, connection: Any) -> None:
         connection.execute("BEGIN")
 
-    def is_integrity_error(self, error: BaseException) -> bool:
+    def is_unique_violation(self, error: BaseException) -> bool:
         import psycopg
 
-        return isinstance(error, psycopg.IntegrityError)
+        return isinstance(error, psycopg.errors.UniqueViolation)
 
     def is_database_error(self, error: BaseException) -> bool:
         import psycopg
 
-        return isinstance(error, psycopg.Error)
+        return isinstance(error, psycopg.Error | OSError)
 
     def is_lost(self, connection: Any) -> bool:
         return bool(connection.closed or connection.broken)
+
+    def in_transaction(self, connection: Any) -> bool:
+        import psycopg
+
+        return bool(connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)

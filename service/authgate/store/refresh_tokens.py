@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..users import User
-from .database import Database, Row, Session
+from .database import Database
+from .session import Row, Session
 from .users import fetch_user
 
 

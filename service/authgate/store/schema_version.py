@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .database import Database, Session
+from .database import Database
+from .session import Session
 
 # The newest revision in migrations/versions (tests/test_store.py holds the two equal).
 HEAD_REVISION = "0002"

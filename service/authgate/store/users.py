@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from .. import passwords
 from ..users import User, new_user_id, normalize_email
-from .database import Database, Row, Session
+from .database import Database
+from .session import Row, Session
 
 # Every statement names the columns a User is built from (every one but the hash) in the
 # order `user_from_row` reads them: id, email, is_active, is_staff, created_at, last_login,

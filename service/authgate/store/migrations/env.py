@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection that authgate.store.database hands it."""
+"""Alembic environment: runs on the connection authgate.store.schema_version hands it."""
 
 from alembic import context
 

@@ -1,0 +1,46 @@
+"""One store operation's view of its connection: `:name` SQL in, tuples out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from .dialects import Dialect
+
+Row = tuple[Any, ...]
+
+
+class Session:
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self._connection = connection
+        self._dialect = dialect
+        self.statements = 0  # statements completed: none means a retry cannot repeat a write
+
+    @property
+    def dialect_name(self) -> str:
+        return self._dialect.name
+
+    def one(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
+        row: Row | None = self._execute(sql, params).fetchone()
+        return row
+
+    def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        rows: list[Row] = self._execute(sql, params).fetchall()
+        return rows
+
+    def run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Execute a write; the number of rows it touched."""
+        return int(self._execute(sql, params).rowcount)
+
+    def to_db_time(self, value: datetime) -> Any:
+        return self._dialect.to_db_time(value)
+
+    def from_db_time(self, value: Any) -> Any:
+        """The stored time as an aware UTC datetime; None stays None."""
+        return None if value is None else self._dialect.from_db_time(value)
+
+    def _execute(self, sql: str, params: Mapping[str, Any] | None) -> Any:
+        cursor = self._connection.execute(self._dialect.sql(sql), params or {})
+        self.statements += 1
+        return cursor
