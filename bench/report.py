@@ -120,8 +120,6 @@ class Run:
     imports_s: float = 0.0
     import_costs: list[tuple[str, float]] = field(default_factory=list)
     store_paths: list[tuple[str, float, float]] = field(default_factory=list)
-    # (what, MB) of one worker after the login runs, with glibc's malloc as is and tuned
-    malloc_probe: list[tuple[str, float]] = field(default_factory=list)
     # (workers, after which runs, MB of each worker)
     rss_after_load: list[tuple[int, str, list[float]]] = field(default_factory=list)
     floor_rss: dict[int, list[float]] = field(default_factory=dict)
@@ -276,10 +274,10 @@ def profile_tables(run: Run) -> list[str]:
         "Inside AuthGate, µs of GIL per request by module: inclusive (a frame of the module "
         "anywhere on the stack) / own (the module is the innermost AuthGate frame and the "
         "time is not in Connexion, uvicorn or grpc: its own code and the libraries it calls, "
-        "such as SQLAlchemy for `store/*`, PyJWT for `tokens.py`, protobuf for `messages.py`, "
-        "logging and prometheus_client for `observability.py`). SQLAlchemy's greenlet stacks "
-        "do not show their AuthGate callers, so `store/*` misses part of the database time "
-        "the layer table counts.",
+        "such as the sqlite3 driver for `store/*`, PyJWT for `tokens.py`, protobuf for "
+        "`messages.py`, logging and prometheus_client for `observability.py`). The store's "
+        "threads run operations from their own stacks, so `store/database.py` does not "
+        "include the time of the statements it hands off.",
         "",
         "| module | " + " | ".join(names) + " |",
         "| --- |" + " ---: |" * len(names),
@@ -360,13 +358,6 @@ def render(run: Run) -> str:
             "| path | lookups/s | CPU µs per lookup |",
             "| --- | ---: | ---: |",
             *(f"| {label} | {rate:,.0f} | {cpu:,.0f} |" for label, rate, cpu in run.store_paths),
-            "",
-        ]
-    if run.malloc_probe:
-        lines += [
-            "RSS of a 1-worker AuthGate after 32-connection login load, by malloc setting:",
-            "",
-            *(f"- {what}: {size:.0f} MB" for what, size in run.malloc_probe),
             "",
         ]
     if run.notes:

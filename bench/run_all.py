@@ -567,30 +567,6 @@ def scale_postgres(run: report.Run, args: argparse.Namespace, tmp: Path) -> None
 # --------------------------------------------------------------------------- diagnostics
 
 
-def malloc_probe(run: report.Run, args: argparse.Namespace, tmp: Path) -> None:
-    """RSS after login load with glibc's dynamic mmap threshold, and with a fixed one.
-
-    argon2id allocates 19 MiB per hash in a pool thread. glibc raises its mmap threshold
-    after the first such block is freed, so later blocks come from per-thread arenas that
-    keep the memory; a fixed threshold (MALLOC_MMAP_THRESHOLD_) hands every block back.
-    """
-    for label, extra in (
-        ("glibc defaults", {}),
-        ("MALLOC_MMAP_THRESHOLD_=131072", {"MALLOC_MMAP_THRESHOLD_": "131072"}),
-    ):
-        tag = "malloc-" + ("default" if not extra else "fixed")
-        server = servers.authgate(
-            tmp / tag, tmp / f"{tag}.log", 1, {**authgate_env(), **extra}
-        ).start(rest=True, grpc=True)
-        try:
-            script = load.wrk_script(tmp / f"{tag}.lua", "POST", LOGIN_BODY, {})
-            load.wrk(f"{server.http_url}/api/v1/token/", script, connections=32, duration=4)
-            time.sleep(0.5)
-            run.malloc_probe.append((label, mb(sum(server.rss_mib().values()))))
-        finally:
-            server.stop()
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -719,9 +695,8 @@ def main(argv: list[str] | None = None) -> int:
             print("ListUsers at scale (PostgreSQL)...", file=sys.stderr)
             scale_postgres(run, args, tmp)
         if args.profile:
-            print("diagnostics: store read paths, malloc...", file=sys.stderr)
+            print("diagnostics: store read paths...", file=sys.stderr)
             run.store_paths = asyncio.run(store_paths.measure())
-            malloc_probe(run, args, tmp)
     run.elapsed_s = time.monotonic() - started
     block = report.render(run)
     print(block)
