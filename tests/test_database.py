@@ -4,6 +4,8 @@ reconnection and the deadline, driven through real connections."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -16,6 +18,7 @@ import pytest
 from authgate.errors import AuthError, Reason
 from authgate.store import Database, UserStore, deadlines, migrate
 from authgate.store.dialects import PostgresDialect
+from authgate.store.schema_version import MigrationFailed
 from authgate.store.session import Session
 from authgate.users import new_user_id
 
@@ -185,3 +188,43 @@ def test_connections_killed_while_idle_are_replaced_without_an_error() -> None:
             return await on_every_thread(database)
 
         assert run_on_migrated(url, scenario) == [["ada@example.com"]] * threads
+
+
+def test_migrating_in_a_child_leaves_alembic_out_of_the_serving_process(tmp_path: Path) -> None:
+    script = (
+        "import asyncio, sys\n"
+        "from authgate.store import Database, is_current, migrate\n"
+        "async def main():\n"
+        f"    url = {sqlite_url(tmp_path)!r}\n"
+        "    database = Database(url)\n"
+        "    await migrate(database, url, in_child=True)\n"
+        "    current = await is_current(database)\n"
+        "    database.close()\n"
+        "    return current\n"
+        "current = asyncio.run(main())\n"
+        "print(current, 'alembic' in sys.modules, 'sqlalchemy' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+
+    assert done.stdout.split() == ["True", "False", "False"], done.stderr
+
+
+def test_a_migration_failing_in_the_child_is_one_error(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+
+    def unknown_revision(session: Session) -> None:
+        session.run("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        session.run("INSERT INTO alembic_version VALUES ('9999')")
+
+    async def scenario() -> None:
+        database = Database(url)
+        try:
+            await database.write(unknown_revision)
+            await migrate(database, url, in_child=True)
+        finally:
+            database.close()
+
+    with pytest.raises(MigrationFailed, match="exit code 1"):
+        asyncio.run(scenario())

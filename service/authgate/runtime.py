@@ -42,7 +42,7 @@ async def open_runtime(settings: Settings, *, prepare: bool = True) -> AsyncIter
     database = Database(url)
     try:
         if prepare and settings.migrate_on_start:
-            await migrate(database, url)
+            await migrate(database, url, in_child=True)
         elif not await is_current(database):
             raise SchemaBehind("the database schema is not current: run `authgate migrate` first")
         await passwords.prepare()

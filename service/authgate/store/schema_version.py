@@ -7,6 +7,8 @@ a migration actually runs, so a server starting on a current schema never import
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import sys
 from typing import Any
 
 from .database import Database
@@ -25,10 +27,37 @@ async def is_current(database: Database) -> bool:
     return await database.read(_revision) == HEAD_REVISION
 
 
-async def migrate(database: Database, url: str) -> None:
-    """Bring the schema at `url` to the newest migration (idempotent)."""
-    if not await is_current(database):
-        await asyncio.to_thread(_upgrade, url)
+class MigrationFailed(OSError):
+    """The migration stopped part-way (its transaction rolled back); the reason is logged."""
+
+
+async def migrate(database: Database, url: str, *, in_child: bool = False) -> None:
+    """Bring the schema at `url` to the newest migration (idempotent).
+
+    `in_child` runs Alembic in a short-lived process: a server that migrated in-process
+    would keep Alembic and SQLAlchemy (about 25 MB) imported for as long as it serves.
+    """
+    if await is_current(database):
+        return
+    await asyncio.to_thread(_upgrade_in_child if in_child else _upgrade, url)
+
+
+def _upgrade_in_child(url: str) -> None:
+    child = multiprocessing.get_context("spawn").Process(
+        target=_upgrade_and_exit, args=(url,), name="authgate-migrate"
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise MigrationFailed(f"the database migration failed (exit code {child.exitcode})")
+
+
+def _upgrade_and_exit(url: str) -> None:
+    try:
+        _upgrade(url)
+    except Exception as error:  # one line for the operator, as every CLI error
+        print(f"authgate: migration failed: {error}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _revision(session: Session) -> str | None:
