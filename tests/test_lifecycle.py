@@ -109,6 +109,18 @@ def test_log_announces_both_doors_on_real_ports(running: ServerProcess) -> None:
     assert accepts(rest_port) and accepts(grpc_port)
 
 
+def test_a_server_that_migrated_its_new_store_does_not_keep_alembic(
+    running: ServerProcess,
+) -> None:
+    # `running` started on an empty data directory, so it migrated. SQLAlchemy (which Alembic
+    # runs on) maps its compiled extensions into any process that imports it.
+    assert running.process is not None
+    assert (running.data_dir / "authgate.sqlite3").exists()
+    maps = Path(f"/proc/{running.process.pid}/maps").read_text()
+
+    assert "sqlalchemy" not in maps
+
+
 def test_key_file_is_readable_by_the_owner_only(running: ServerProcess) -> None:
     mode = stat.S_IMODE((running.data_dir / keys.KEY_FILE_NAME).stat().st_mode)
 

@@ -30,19 +30,22 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(settings: Settings, *, prepare: bool = True) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, *, prepare: bool = True, serving: bool = False
+) -> AsyncIterator[Runtime]:
     """The core and the operator's actions on a migrated store with loaded (or first-start
     generated) keys; the database connections close on exit.
 
     `prepare` migrates the store and creates the bootstrap user; a supervisor does that once
-    for all its workers, which then open with `prepare=False`.
+    for all its workers, which then open with `prepare=False`. A `serving` process migrates
+    in a child, so that Alembic does not stay in its memory.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     url = settings.resolved_database_url
     database = Database(url)
     try:
         if prepare and settings.migrate_on_start:
-            await migrate(database, url, in_child=True)
+            await migrate(database, url, in_child=serving)
         elif not await is_current(database):
             raise SchemaBehind("the database schema is not current: run `authgate migrate` first")
         await passwords.prepare()

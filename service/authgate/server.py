@@ -55,7 +55,7 @@ async def serve_forever(settings: Settings, *, prepare: bool = True) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with open_runtime(settings, prepare=prepare) as runtime:
+        async with open_runtime(settings, prepare=prepare, serving=True) as runtime:
             if not stop.is_set():
                 await _serve_doors(runtime.core, settings, stop)
     finally:
