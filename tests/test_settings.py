@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from authgate.database_url import parse_database_url
 from authgate.settings import Settings
 
 # shared/DESIGN.md, "Operations": the operator-facing table of variables and defaults.
@@ -198,3 +199,30 @@ def test_every_problem_is_reported_at_once() -> None:
         Settings.from_env(environ)
 
     assert "access_token_lifetime" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "backend", "target", "for_sqlalchemy"),
+    [
+        ("sqlite:////srv/a.sqlite3", "sqlite", "/srv/a.sqlite3", "sqlite:////srv/a.sqlite3"),
+        ("sqlite:///var/a.sqlite3", "sqlite", "var/a.sqlite3", "sqlite:///var/a.sqlite3"),
+        ("postgresql://u@h/db", "postgresql", "postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgres://u@h/db", "postgresql", "postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        (
+            "postgresql+psycopg://u@h/db",
+            "postgresql",
+            "postgresql://u@h/db",
+            "postgresql+psycopg://u@h/db",
+        ),
+    ],
+)
+def test_database_url_names_one_backend_and_target(
+    url: str, backend: str, target: str, for_sqlalchemy: str
+) -> None:
+    parsed = parse_database_url(url)
+
+    assert (parsed.backend, parsed.target, parsed.for_sqlalchemy) == (
+        backend,
+        target,
+        for_sqlalchemy,
+    )

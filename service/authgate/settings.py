@@ -14,7 +14,7 @@ from typing import Any
 
 import limits
 
-from .store.dialects import dialect_for
+from .database_url import parse_database_url
 
 ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
 
@@ -97,7 +97,7 @@ class Settings:
                 problems.append(f"{name}: {exc}")
         if self.database_url:
             try:
-                dialect_for(self.database_url)
+                parse_database_url(self.database_url)
             except ValueError as exc:
                 problems.append(f"database_url: {exc}")
         if self.log_format not in ("text", "json"):

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..database_url import parse_database_url
+
 
 class Dialect(Protocol):
     name: str
@@ -41,18 +43,10 @@ class Dialect(Protocol):
 
 
 def dialect_for(url: str) -> Dialect:
-    """`sqlite:///path` or `postgresql://…` (a `+driver` suffix in the scheme is ignored)."""
-    scheme, _, rest = url.partition("://")
-    backend = scheme.split("+", 1)[0]
-    if backend == "sqlite":
-        path = rest.removeprefix("/")
-        if path in ("", ":memory:"):
-            # Each connection would get its own empty database, and restarts lose every user.
-            raise ValueError("an in-memory SQLite database is not supported: name a file")
-        return SqliteDialect(path)
-    if backend in ("postgresql", "postgres"):
-        return PostgresDialect(f"postgresql://{rest}")
-    raise ValueError(f"unsupported scheme {scheme!r}: use sqlite:///PATH or postgresql://…")
+    parsed = parse_database_url(url)
+    if parsed.backend == "sqlite":
+        return SqliteDialect(parsed.target)
+    return PostgresDialect(parsed.target)
 
 
 # SQLAlchemy's SQLite DATETIME format, which the tables were first written with: UTC wall

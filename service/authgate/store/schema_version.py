@@ -11,6 +11,7 @@ import multiprocessing
 import sys
 from typing import Any
 
+from ..database_url import parse_database_url
 from .database import Database
 from .session import Session
 
@@ -77,7 +78,7 @@ def _upgrade(url: str) -> None:
     from alembic import command
     from sqlalchemy.pool import NullPool
 
-    engine = sa.create_engine(_sqlalchemy_url(url), poolclass=NullPool)
+    engine = sa.create_engine(parse_database_url(url).for_sqlalchemy, poolclass=NullPool)
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
@@ -95,11 +96,3 @@ def alembic_config() -> Any:
     config = Config()
     config.set_main_option("script_location", "authgate.store:migrations")
     return config
-
-
-def _sqlalchemy_url(url: str) -> str:
-    """The sync driver SQLAlchemy should use for a plain `sqlite:` or `postgresql:` URL."""
-    scheme, _, rest = url.partition("://")
-    backend = scheme.split("+", 1)[0]
-    driver = "sqlite" if backend == "sqlite" else "postgresql+psycopg"
-    return f"{driver}://{rest}"
