@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from authgate.store import Database, UserStore, migrate
-from authgate.store.dialects import SqliteDialect
 from authgate.store.session import Session
 from authgate.store.users import fetch_user
 
@@ -56,7 +55,7 @@ async def measure(total: int = 3000) -> list[tuple[str, float, float]]:
         ]
         # The lower bound: the same statement on the event loop's own thread (no hand-off,
         # but a slow disk or a locked file would stall every request).
-        inline = SqliteDialect(url.removeprefix("sqlite:///")).connect()
+        inline = database.dialect.connect()
 
         async def get_inline(user_id: str) -> Any:
             return fetch_user(Session(inline, database.dialect), user_id)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,10 +19,9 @@ from authgate.store import Database, UserStore, deadlines, migrate
 from authgate.store.dialects import PostgresDialect
 from authgate.store.schema_version import MigrationFailed
 from authgate.store.session import Session
-from authgate.users import new_user_id
 
 from databases import temporary_postgres_database
-from unit_fixtures import PASSWORD, sqlite_url
+from unit_fixtures import PASSWORD, insert_placeholder_user, sqlite_url
 
 T = TypeVar("T")
 
@@ -53,21 +51,8 @@ def _emails(session: Session) -> list[str]:
     return [row[0] for row in session.all("SELECT email FROM users ORDER BY email")]
 
 
-def _insert(session: Session, email: str) -> None:
-    session.run(
-        "INSERT INTO users (id, email, password_hash, is_active, is_staff, created_at)"
-        " VALUES (:id, :email, 'x', :yes, :yes, :now)",
-        {
-            "id": new_user_id(),
-            "email": email,
-            "yes": True,
-            "now": session.to_db_time(datetime.now(UTC)),
-        },
-    )
-
-
 def _insert_then_fail(session: Session, email: str) -> None:
-    _insert(session, email)
+    insert_placeholder_user(session, email)
     raise ValueError("the operation fails after its first write")
 
 
@@ -110,10 +95,16 @@ def test_an_sql_error_is_unavailable_and_the_connection_keeps_serving(url: str) 
     assert run_on_migrated(url, scenario) == (Reason.UNAVAILABLE, 0)
 
 
-def test_an_operation_past_the_deadline_is_unavailable_and_later_ones_are_served(
-    url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def short_deadline(monkeypatch: pytest.MonkeyPatch) -> float:
+    """A deadline of 0.3 s, so a test can outwait it."""
     monkeypatch.setattr(deadlines, "OPERATION_DEADLINE", 0.3)
+    return 0.3
+
+
+def test_an_operation_past_the_deadline_is_unavailable_and_later_ones_are_served(
+    url: str, short_deadline: float
+) -> None:
     release = threading.Event()
 
     def stuck(session: Session) -> str:
@@ -132,18 +123,16 @@ def test_an_operation_past_the_deadline_is_unavailable_and_later_ones_are_served
     reason, waited, count = run_on_migrated(url, scenario)
 
     assert reason is Reason.UNAVAILABLE
-    assert 0.3 <= waited < 0.3 + 2 * deadlines.Deadlines.SWEEP_INTERVAL + 0.2
+    assert short_deadline <= waited < short_deadline + 2 * deadlines.Deadlines.SWEEP_INTERVAL + 0.2
     assert count == 0
 
 
-def test_a_write_past_the_deadline_rolls_back_instead_of_committing(
-    url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(deadlines, "OPERATION_DEADLINE", 0.3)
+@pytest.mark.usefixtures("short_deadline")
+def test_a_write_past_the_deadline_rolls_back_instead_of_committing(url: str) -> None:
     answered = threading.Event()
 
     def slow_insert(session: Session) -> None:
-        _insert(session, "late@example.com")
+        insert_placeholder_user(session, "late@example.com")
         answered.wait(10)  # still inside the transaction when the caller hears 503
 
     async def scenario(database: Database) -> tuple[Reason, list[str]]:
@@ -151,7 +140,7 @@ def test_a_write_past_the_deadline_rolls_back_instead_of_committing(
             await database.write(slow_insert)
         answered.set()
         # The same (only) writer thread runs this next: the late write is over by then.
-        await database.write(_insert, "next@example.com")
+        await database.write(insert_placeholder_user, "next@example.com")
         return late.value.reason, await database.read(_emails)
 
     reason, emails = run_on_migrated(url, scenario)

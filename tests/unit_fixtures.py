@@ -167,19 +167,26 @@ async def insert_users(database: Database, count: int) -> list[str]:
 
 
 def _insert_placeholder_users(session: Session, ids: list[str]) -> None:
-    created_at = session.to_db_time(datetime.now(UTC))
     for n, user_id in enumerate(ids):
-        session.run(
-            "INSERT INTO users (id, email, password_hash, is_active, is_staff, created_at)"
-            " VALUES (:id, :email, 'not-a-hash', :yes, :no, :created_at)",
-            {
-                "id": user_id,
-                "email": f"bulk{n}-{user_id}@example.com",
-                "yes": True,
-                "no": False,
-                "created_at": created_at,
-            },
-        )
+        insert_placeholder_user(session, f"bulk{n}-{user_id}@example.com", user_id)
+
+
+def insert_placeholder_user(session: Session, email: str, user_id: str = "") -> str:
+    """One active, non-staff user, written by a store operation's own session (no argon2: the
+    hash is a placeholder); its id."""
+    user_id = user_id or new_user_id()
+    session.run(
+        "INSERT INTO users (id, email, password_hash, is_active, is_staff, created_at)"
+        " VALUES (:id, :email, 'not-a-hash', :yes, :no, :created_at)",
+        {
+            "id": user_id,
+            "email": email,
+            "yes": True,
+            "no": False,
+            "created_at": session.to_db_time(datetime.now(UTC)),
+        },
+    )
+    return user_id
 
 
 async def delete_user(database: Database, user_id: str) -> None:
