@@ -104,3 +104,23 @@ def test_hash_with_other_parameters_still_verifies() -> None:
 
 def test_garbage_hash_needs_rehash() -> None:
     assert passwords.needs_rehash("not a hash") is True
+
+
+def test_the_pool_releases_memory_once_per_pause_on_each_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    releases: list[int] = []
+    monkeypatch.setattr(passwords, "IDLE_RELEASE_SECONDS", 0.05)
+    monkeypatch.setattr(passwords.memory, "release_free_memory", lambda: releases.append(1))
+    pool = passwords._HashingPool(threads=2)
+
+    async def hashing_then_a_pause() -> None:
+        for _ in range(3):  # back to back: one pause, one release
+            await asyncio.gather(*(pool.run(sum, [1, 2]) for _ in range(4)))
+        await asyncio.sleep(0.3)
+
+    asyncio.run(hashing_then_a_pause())
+    assert len(releases) == 1
+    # A new event loop (a CLI command, a test) is not blocked by a timer left on the old one.
+    asyncio.run(hashing_then_a_pause())
+    assert len(releases) == 2

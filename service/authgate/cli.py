@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import AuthError
 from .logs import configure_logging
-from .memory import pin_mmap_threshold
+from .memory import configure_allocator
 from .settings import Settings
 
 
@@ -125,7 +125,7 @@ async def _run_admin(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    pin_mmap_threshold()  # before any argon2 hash (the dummy one, a bootstrap user's)
+    configure_allocator()  # first: before any thread starts and before any argon2 hash
     args = build_parser().parse_args(argv)
     overrides: dict[str, Any] = {
         f.name: getattr(args, f.name, None) for f in dataclasses.fields(Settings)

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from . import memory
+
 # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.ID)
 
@@ -22,14 +24,51 @@ MIN_LENGTH = 8
 MAX_LENGTH = 1024
 
 
+# Once hashing has paused this long, the work areas go back to the kernel (see `memory`): a
+# busy server reuses them, an idle one stays small.
+IDLE_RELEASE_SECONDS = 1.0
+
+
+class _HashingPool:
+    """The threads that hash; they give their memory back when hashing pauses."""
+
+    def __init__(self, threads: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        self._in_flight = 0  # queued or running
+        self._last_done = 0.0
+        self._release_armed_on: asyncio.AbstractEventLoop | None = None
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        self._in_flight += 1
+        try:
+            return await loop.run_in_executor(self._executor, function, *args)
+        finally:
+            self._in_flight -= 1
+            self._last_done = loop.time()
+            # One timer per pause, not per hash; a timer left on a closed loop never fires.
+            if self._release_armed_on is not loop:
+                self._release_armed_on = loop
+                loop.call_later(IDLE_RELEASE_SECONDS, self._release_if_idle, loop)
+
+    def _release_if_idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        quiet_for = loop.time() - self._last_done
+        if self._in_flight or quiet_for < IDLE_RELEASE_SECONDS:
+            wait = IDLE_RELEASE_SECONDS - (0.0 if self._in_flight else quiet_for)
+            loop.call_later(wait, self._release_if_idle, loop)
+            return
+        self._release_armed_on = None
+        self._executor.submit(memory.release_free_memory)
+
+
 # argon2 releases the GIL, so threads keep the event loop free; but it is CPU- and
 # memory-bound (19 MiB a hash), so more threads than cores only queue inside the kernel and
 # hold more memory (bench: 76-80 verifies/s with asyncio's default pool, 88-93 with 2 threads).
-_POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="argon2")
+_POOL = _HashingPool(threads=os.cpu_count() or 1)
 
 
 async def _in_pool(function: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_POOL, function, *args)
+    return await _POOL.run(function, *args)
 
 
 async def hash_password(password: str) -> str:

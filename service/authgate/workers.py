@@ -25,7 +25,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from .logs import configure_logging
-from .memory import pin_mmap_threshold
+from .memory import configure_allocator
 from .settings import Settings, split_address
 
 log = logging.getLogger("authgate")
@@ -55,7 +55,7 @@ def _leave_before_serving(_signum: int, _frame: FrameType | None) -> None:
 
 
 def _worker(settings: Settings, prepared: Connection) -> None:
-    pin_mmap_threshold()  # a spawned process starts with glibc's defaults again
+    configure_allocator()  # a spawned process starts with glibc's defaults again
     # Until serve_forever installs its own handlers, a stop means: exit without serving.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _leave_before_serving)
