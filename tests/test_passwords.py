@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from argon2 import PasswordHasher, Type
@@ -124,3 +125,16 @@ def test_the_pool_releases_memory_once_per_pause_on_each_event_loop(
     # A new event loop (a CLI command, a test) is not blocked by a timer left on the old one.
     asyncio.run(hashing_then_a_pause())
     assert len(releases) == 2
+
+
+def test_workers_on_one_machine_share_its_cores_for_hashing() -> None:
+    cores = os.cpu_count() or 1
+    try:
+        passwords.share_cores(2)
+        assert passwords._POOL.threads == max(1, cores // 2)
+        passwords.share_cores(cores * 4)  # more workers than cores: each still hashes
+        assert passwords._POOL.threads == 1
+        assert verify(hash_of(PASSWORD), PASSWORD)
+    finally:
+        passwords.share_cores(1)
+    assert passwords._POOL.threads == cores

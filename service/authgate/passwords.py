@@ -33,10 +33,18 @@ class _HashingPool:
     """The threads that hash; they give their memory back when hashing pauses."""
 
     def __init__(self, threads: int) -> None:
+        self.threads = threads
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
         self._in_flight = 0  # queued or running
         self._last_done = 0.0
         self._release_armed_on: asyncio.AbstractEventLoop | None = None
+
+    def resize(self, threads: int) -> None:
+        """Use `threads` threads from now on (at start-up: the executor starts them lazily)."""
+        if threads != self.threads:
+            self._executor.shutdown(wait=False)
+            self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+            self.threads = threads
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -65,6 +73,11 @@ class _HashingPool:
 # memory-bound (19 MiB a hash), so more threads than cores only queue inside the kernel and
 # hold more memory (bench: 76-80 verifies/s with asyncio's default pool, 88-93 with 2 threads).
 _POOL = _HashingPool(threads=os.cpu_count() or 1)
+
+
+def share_cores(processes: int) -> None:
+    """Hash on this process's share of the cores, when `processes` serve on one machine."""
+    _POOL.resize(max(1, (os.cpu_count() or 1) // processes))
 
 
 async def _in_pool(function: Callable[..., T], *args: Any) -> T:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from . import passwords
 from .core import AuthCore
 from .grpc_api import start_grpc_door
 from .rest_app import create_rest_app
@@ -54,6 +55,8 @@ async def serve_forever(settings: Settings, *, prepare: bool = True) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Workers share the machine's cores: together, one hashing thread per core.
+    passwords.share_cores(settings.workers)
     try:
         async with open_runtime(settings, prepare=prepare, serving=True) as runtime:
             if not stop.is_set():
