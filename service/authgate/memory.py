@@ -25,8 +25,14 @@ _M_ARENA_MAX = -8
 
 # Above an argon2 area (the largest value glibc accepts on 64-bit): served from the heap, reused.
 _MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
-# Two areas (one per hashing thread on 2 cores) stay free at the top of the heap between hashes.
-_TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024
+# Free memory kept at the top of the heap between hashes: a 19 MiB area per hashing thread,
+# with room for what is allocated between them (with less, glibc trims on free and every hash
+# faults its area in again).
+_ROOM_PER_WORK_AREA = 24 * 1024 * 1024
+_MIN_TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024
+_MAX_MALLOPT_VALUE = 2**31 - 1  # mallopt takes an int
+
+_configured = False
 
 
 @functools.cache
@@ -34,33 +40,50 @@ def _glibc() -> ctypes.CDLL | None:
     try:
         if not os.confstr("CS_GNU_LIBC_VERSION"):
             return None
-    except (ValueError, OSError):  # not glibc (musl, macOS): their allocators differ
+    except (ValueError, OSError, AttributeError):  # not glibc (musl, macOS; Windows: no confstr)
         return None
     return ctypes.CDLL(None, use_errno=True)
 
 
-def configure_allocator() -> bool:
-    """Set glibc up as described above; True if set (False off glibc).
+def configure_allocator(work_areas: int) -> bool:
+    """Set glibc up as described above for `work_areas` hashing threads; True if all took.
 
     Call it at process start, before other threads exist. One arena for every thread, because
     `malloc_trim` returns the free pages of every arena but only the main arena's free top.
     Setting the thresholds explicitly also turns off glibc's own adjustment of them.
     """
+    global _configured
     libc = _glibc()
     if libc is None:
         return False
-    return all(
-        libc.mallopt(parameter, value)
-        for parameter, value in (
-            (_M_ARENA_MAX, 1),
-            (_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES),
-            (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES),
-        )
-    )
+    results = [
+        libc.mallopt(_M_ARENA_MAX, 1),
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES),
+        libc.mallopt(_M_TRIM_THRESHOLD, _trim_threshold(work_areas)),
+    ]
+    _configured = True
+    return all(results)
+
+
+def make_room_for(work_areas: int) -> None:
+    """The hashing pool changed size: keep room for its areas (if configure_allocator ran)."""
+    libc = _glibc()
+    if _configured and libc is not None:
+        libc.mallopt(_M_TRIM_THRESHOLD, _trim_threshold(work_areas))
 
 
 def release_free_memory() -> None:
-    """Return every free heap page to the kernel (a few ms for two work areas: not on the loop)."""
+    """Return every free heap page to the kernel.
+
+    It holds the allocator's one lock while it works (3 to 15 ms for two work areas), so
+    another thread that allocates meanwhile waits: `passwords` calls it from its pool, and
+    only once hashing has paused.
+    """
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def _trim_threshold(work_areas: int) -> int:
+    wanted = max(_MIN_TRIM_THRESHOLD_BYTES, work_areas * _ROOM_PER_WORK_AREA)
+    return min(wanted, _MAX_MALLOPT_VALUE)

@@ -34,22 +34,35 @@ MAX_LENGTH = 1024
 IDLE_RELEASE_SECONDS = 1.0
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the platform tells)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class _HashingPool:
-    """The threads that hash; they give their memory back when hashing pauses."""
+    """The threads that hash; they give their memory back when hashing pauses.
+
+    Used from one event loop at a time (a server's, or a CLI command's).
+    """
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
-        self._in_flight = 0  # queued or running
+        # Awaited hashes. A caller cancelled mid-hash stops counting while its thread finishes:
+        # a release then may come early, and costs the next hash its page faults, nothing more.
+        self._in_flight = 0
         self._last_done = 0.0
         self._release_armed_on: asyncio.AbstractEventLoop | None = None
 
     def resize(self, threads: int) -> None:
         """Use `threads` threads from now on (at start-up: the executor starts them lazily)."""
         if threads != self.threads:
-            self._executor.shutdown(wait=False)
+            self._executor.shutdown(wait=False)  # queued and running hashes still finish
             self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
             self.threads = threads
+            memory.make_room_for(threads)
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -79,12 +92,13 @@ class _HashingPool:
 # argon2 releases the GIL, so threads keep the event loop free; but it is CPU- and
 # memory-bound (19 MiB a hash), so more threads than cores only queue inside the kernel and
 # hold more memory (bench: 76-80 verifies/s with asyncio's default pool, 88-93 with 2 threads).
-_POOL = _HashingPool(threads=os.cpu_count() or 1)
+_POOL = _HashingPool(threads=usable_cores())
 
 
 def share_cores(processes: int) -> None:
-    """Hash on this process's share of the cores, when `processes` serve on one machine."""
-    _POOL.resize(max(1, (os.cpu_count() or 1) // processes))
+    """Hash on this process's share of the cores (at least one thread), when `processes`
+    serve on one machine."""
+    _POOL.resize(max(1, usable_cores() // processes))
 
 
 async def _in_pool(function: Callable[..., T], *args: Any) -> T:

@@ -55,7 +55,7 @@ async def serve_forever(settings: Settings, *, prepare: bool = True) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # Workers share the machine's cores: together, one hashing thread per core.
+    # Workers share the machine's cores: each hashes on its share of them.
     passwords.share_cores(settings.workers)
     try:
         async with open_runtime(settings, prepare=prepare, serving=True) as runtime:

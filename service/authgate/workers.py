@@ -25,7 +25,8 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from .logs import configure_logging
-from .memory import configure_allocator
+from .memory import configure_allocator, release_free_memory
+from .passwords import usable_cores
 from .settings import Settings, split_address
 
 log = logging.getLogger("authgate")
@@ -55,7 +56,8 @@ def _leave_before_serving(_signum: int, _frame: FrameType | None) -> None:
 
 
 def _worker(settings: Settings, prepared: Connection) -> None:
-    configure_allocator()  # a spawned process starts with glibc's defaults again
+    # A spawned process starts with glibc's defaults again.
+    configure_allocator(work_areas=usable_cores())
     # Until serve_forever installs its own handlers, a stop means: exit without serving.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _leave_before_serving)
@@ -112,6 +114,9 @@ def supervise(settings: Settings) -> int:
             reader.close()  # the worker has its own copy
         # A stop arriving now lets the migration finish (not cut short), then serves nothing.
         asyncio.run(_prepare(settings))
+        # Its loop closed before the pool's idle release: the start-up hashes' work areas
+        # would stay with the supervisor for good.
+        release_free_memory()
         for _, writer in pipes:
             with contextlib.suppress(BrokenPipeError):  # that worker has exited already
                 writer.send_bytes(b"prepared")
