@@ -85,3 +85,15 @@ class ServerProcess:
         if self.process.stderr is not None:
             self.process.stderr.close()
         return self.process.returncode
+
+
+def start_workers(data_dir: Path, count: int, env: dict[str, str] | None = None) -> ServerProcess:
+    """`authgate serve` with `count` workers, returned once every one of them listens."""
+    server = ServerProcess(data_dir, {"AUTHGATE_WORKERS": str(count), **(env or {})}).start()
+    deadline = time.monotonic() + 20
+    while server.log.count("rest listening on") < count:
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"not all {count} workers listen:\n{server.log}")
+        time.sleep(0.05)
+    return server

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from servers import ServerProcess
+from servers import ServerProcess, start_workers
 
 # Well under one argon2 block (19 MiB): what a burst may add once the blocks are given back.
 GROWTH_LIMIT_MB = 10
@@ -52,18 +52,11 @@ def heap_mb(pid: int) -> float:
 
 
 def start_two_workers(data_dir: Path) -> ServerProcess:
-    server = ServerProcess(
-        data_dir,
-        {
-            "AUTHGATE_WORKERS": "2",
-            "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
-            "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
-        },
-    ).start()
-    deadline = time.monotonic() + 20
-    while server.log.count("rest listening on") < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return server
+    bootstrap = {
+        "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
+        "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
+    }
+    return start_workers(data_dir, 2, bootstrap)
 
 
 def serving_pids(server: ServerProcess) -> list[int]:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, open_door
-from servers import ServerProcess
+from servers import ServerProcess, start_workers
 
 
 def children(pid: int) -> list[int]:
@@ -62,17 +62,11 @@ def processes_serving(data_dir: Path) -> list[int]:
 
 @pytest.fixture
 def pool(tmp_path):
-    process = ServerProcess(
+    process = start_workers(
         tmp_path,
-        {
-            "AUTHGATE_WORKERS": "2",
-            "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
-            "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
-        },
-    ).start()
-    deadline = time.monotonic() + 20
-    while process.log.count("rest listening on") < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+        2,
+        {"AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL, "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD},
+    )
     yield process
     process.stop()
 
