@@ -47,7 +47,7 @@ async def measure(total: int = 3000) -> list[tuple[str, float, float]]:
     with tempfile.TemporaryDirectory(prefix="authgate-store-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'authgate.sqlite3'}"
         database = Database(url)
-        await migrate(database, url)
+        await migrate(database)
         store = UserStore(database)
         user = await store.create_user("probe@example.com", "probe-password")
         rows: list[tuple[str, Callable[[str], Awaitable[Any]]]] = [

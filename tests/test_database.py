@@ -39,7 +39,7 @@ def run_on_migrated(url: str, scenario: Callable[[Database], Awaitable[T]]) -> T
     async def main() -> T:
         database = Database(url)
         try:
-            await migrate(database, url)
+            await migrate(database)
             return await scenario(database)
         finally:
             database.close()
@@ -186,7 +186,7 @@ def test_migrating_in_a_child_leaves_alembic_out_of_the_serving_process(tmp_path
         "async def main():\n"
         f"    url = {sqlite_url(tmp_path)!r}\n"
         "    database = Database(url)\n"
-        "    await migrate(database, url, in_child=True)\n"
+        "    await migrate(database, in_child=True)\n"
         "    current = await is_current(database)\n"
         "    database.close()\n"
         "    return current\n"
@@ -211,7 +211,7 @@ def test_a_migration_failing_in_the_child_is_one_error(tmp_path: Path) -> None:
         database = Database(url)
         try:
             await database.write(unknown_revision)
-            await migrate(database, url, in_child=True)
+            await migrate(database, in_child=True)
         finally:
             database.close()
 

@@ -39,9 +39,9 @@ def test_migrate_twice_is_idempotent(tmp_path: Path) -> None:
     async def scenario() -> list[str]:
         url = sqlite_url(tmp_path)
         async with open_database(url) as database:
-            await migrate(database, url)
+            await migrate(database)
             await UserStore(database).create_user("ada@example.com", PASSWORD)
-            await migrate(database, url)
+            await migrate(database)
             return [row[0] for row in await database.read(_emails)]
 
     assert asyncio.run(scenario()) == ["ada@example.com"]
@@ -56,7 +56,7 @@ def test_a_new_database_is_behind_until_migrated(tmp_path: Path) -> None:
         url = sqlite_url(tmp_path)
         async with open_database(url) as database:
             before = await is_current(database)
-            await migrate(database, url)
+            await migrate(database)
             return before, await is_current(database)
 
     assert asyncio.run(scenario()) == (False, True)

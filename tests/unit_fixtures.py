@@ -144,7 +144,7 @@ async def open_store(data_dir: Path) -> AsyncIterator[UserStore]:
     """A migrated UserStore; the database closes on exit (call inside asyncio.run)."""
     url = sqlite_url(data_dir)
     async with open_database(url) as database:
-        await migrate(database, url)
+        await migrate(database)
         yield UserStore(database)
 
 

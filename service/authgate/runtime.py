@@ -41,11 +41,10 @@ async def open_runtime(
     in a child, so that Alembic does not stay in its memory.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    url = settings.resolved_database_url
-    database = Database(url)
+    database = Database(settings.resolved_database_url)
     try:
         if prepare and settings.migrate_on_start:
-            await migrate(database, url, in_child=serving)
+            await migrate(database, in_child=serving)
         elif not await is_current(database):
             raise SchemaBehind("the database schema is not current: run `authgate migrate` first")
         await passwords.prepare()

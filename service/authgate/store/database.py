@@ -26,6 +26,7 @@ CLOSE_TIMEOUT = 1.0
 
 class Database:
     def __init__(self, url: str) -> None:
+        self.url = url
         self.dialect = dialect_for(url)
         self._readers = ConnectionThreads(self.dialect, self.dialect.readers, "reader")
         writers = self.dialect.writers

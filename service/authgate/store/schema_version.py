@@ -32,15 +32,15 @@ class MigrationFailed(OSError):
     """The migration stopped part-way (its transaction rolled back); the reason is logged."""
 
 
-async def migrate(database: Database, url: str, *, in_child: bool = False) -> None:
-    """Bring the schema at `url` to the newest migration (idempotent).
+async def migrate(database: Database, *, in_child: bool = False) -> None:
+    """Bring the database's schema to the newest migration (idempotent).
 
     `in_child` runs Alembic in a short-lived process: a server that migrated in-process
     would keep Alembic and SQLAlchemy (about 25 MB) imported for as long as it serves.
     """
     if await is_current(database):
         return
-    await asyncio.to_thread(_upgrade_in_child if in_child else _upgrade, url)
+    await asyncio.to_thread(_upgrade_in_child if in_child else _upgrade, database.url)
 
 
 def _upgrade_in_child(url: str) -> None:
