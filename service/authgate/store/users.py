@@ -9,33 +9,30 @@ from ..users import User, new_user_id, normalize_email
 from .database import Database
 from .session import Row, Session
 
-# Every statement names the columns a User is built from (every one but the hash) in the
-# order `user_from_row` reads them: id, email, is_active, is_staff, created_at, last_login,
-# token_version.
-_SELECT_USER = (
-    "SELECT id, email, is_active, is_staff, created_at, last_login, token_version"
-    " FROM users WHERE id = :id"
-)
+# The columns a User is built from (every one but the hash), in the order `user_from_row`
+# reads them; every statement below returns them. (noqa S608: the only text put into these
+# statements is this constant; every value is a bound parameter.)
+_USER_COLUMNS = "id, email, is_active, is_staff, created_at, last_login, token_version"
+_SELECT_USER = f"SELECT {_USER_COLUMNS} FROM users WHERE id = :id"  # noqa: S608
 _SELECT_LOGIN = (
-    "SELECT id, email, is_active, is_staff, created_at, last_login, token_version,"
-    " password_hash FROM users WHERE email = :email"
+    f"SELECT {_USER_COLUMNS}, password_hash"  # noqa: S608
+    " FROM users WHERE email = :email"
 )
 _SELECT_PAGE = (
-    "SELECT id, email, is_active, is_staff, created_at, last_login, token_version"
-    " FROM users WHERE id > :after ORDER BY id LIMIT :limit"
+    f"SELECT {_USER_COLUMNS} FROM users"  # noqa: S608
+    " WHERE id > :after ORDER BY id LIMIT :limit"
 )
 _SELECT_PAGE_OF_ONE = (
-    "SELECT id, email, is_active, is_staff, created_at, last_login, token_version"
-    " FROM users WHERE id > :after AND id = :only ORDER BY id LIMIT :limit"
+    f"SELECT {_USER_COLUMNS} FROM users"  # noqa: S608
+    " WHERE id > :after AND id = :only ORDER BY id LIMIT :limit"
 )
 _REPLACE_HASH = (
-    "UPDATE users SET password_hash = :hash, token_version = token_version + 1"
-    " WHERE email = :email"
-    " RETURNING id, email, is_active, is_staff, created_at, last_login, token_version"
+    "UPDATE users SET password_hash = :hash, token_version = token_version + 1"  # noqa: S608
+    f" WHERE email = :email RETURNING {_USER_COLUMNS}"
 )
 _SET_ACTIVE = (
-    "UPDATE users SET is_active = :active WHERE email = :email"
-    " RETURNING id, email, is_active, is_staff, created_at, last_login, token_version"
+    "UPDATE users SET is_active = :active WHERE email = :email"  # noqa: S608
+    f" RETURNING {_USER_COLUMNS}"
 )
 
 
@@ -55,7 +52,7 @@ class UserStore:
             created_at=datetime.now(UTC),
             last_login=None,
         )
-        await self.database.write(_insert, user, password_hash)
+        await self.database.write(insert_user, user, password_hash)
         return user
 
     async def verify_credentials(self, email: str, password: str) -> User | None:
@@ -128,7 +125,7 @@ def user_from_row(session: Session, row: Row) -> User:
     )
 
 
-def _insert(session: Session, user: User, password_hash: str) -> None:
+def insert_user(session: Session, user: User, password_hash: str) -> None:
     session.run(
         "INSERT INTO users (id, email, password_hash, is_active, is_staff, created_at,"
         " last_login, token_version)"
