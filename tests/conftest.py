@@ -21,6 +21,11 @@ from servers import ServerProcess
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "change-me-please"  # the README's guide uses it too
+# The environment that makes the server create that admin at start.
+BOOTSTRAP_ADMIN = {
+    "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
+    "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
+}
 PASSWORD = "correct horse battery"
 _numbers = itertools.count()
 
@@ -50,8 +55,7 @@ def running_server(data_dir: Path, **env: str) -> Iterator[ServerProcess]:
     """A server of a test module's own, with the bootstrap admin; it must stop cleanly."""
     process = ServerProcess(
         data_dir,
-        {"AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL, "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD}
-        | {f"AUTHGATE_{name.upper()}": value for name, value in env.items()},
+        BOOTSTRAP_ADMIN | {f"AUTHGATE_{name.upper()}": value for name, value in env.items()},
     ).start()
     try:
         yield process
@@ -66,8 +70,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Itera
         data_dir,
         {
             "AUTHGATE_DATABASE_URL": database_url,
-            "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
-            "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
+            **BOOTSTRAP_ADMIN,
             # Every test client is 127.0.0.1: only tests/test_security.py tests this limit.
             "AUTHGATE_LOGIN_LIMIT_PER_ADDRESS": "100000/minute",
         },

@@ -87,13 +87,34 @@ class ServerProcess:
         return self.process.returncode
 
 
+def wait_for_lines(server: ServerProcess, text: str, count: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while server.log.count(text) < count:
+        assert time.monotonic() < deadline, server.log
+        time.sleep(0.05)
+
+
 def start_workers(data_dir: Path, count: int, env: dict[str, str] | None = None) -> ServerProcess:
     """`authgate serve` with `count` workers, returned once every one of them listens."""
     server = ServerProcess(data_dir, {"AUTHGATE_WORKERS": str(count), **(env or {})}).start()
-    deadline = time.monotonic() + 20
-    while server.log.count("rest listening on") < count:
-        if time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError(f"not all {count} workers listen:\n{server.log}")
-        time.sleep(0.05)
+    try:
+        wait_for_lines(server, "rest listening on", count)
+    except AssertionError:
+        server.stop()
+        raise
     return server
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()]
+
+
+def worker_pids(server: ServerProcess) -> list[int]:
+    """The serving workers (the spawn context also starts a resource tracker: no sockets)."""
+    assert server.process is not None
+    return [
+        child
+        for child in children(server.process.pid)
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]

@@ -21,7 +21,13 @@ from authgate.store.schema_version import MigrationFailed
 from authgate.store.session import Session
 
 from databases import temporary_postgres_database
-from unit_fixtures import PASSWORD, insert_placeholder_user, sqlite_url
+from unit_fixtures import (
+    PASSWORD,
+    insert_placeholder_user,
+    open_database,
+    sqlite_url,
+    user_emails,
+)
 
 T = TypeVar("T")
 
@@ -37,18 +43,11 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def run_on_migrated(url: str, scenario: Callable[[Database], Awaitable[T]]) -> T:
     async def main() -> T:
-        database = Database(url)
-        try:
+        async with open_database(url) as database:
             await migrate(database)
             return await scenario(database)
-        finally:
-            database.close()
 
     return asyncio.run(main())
-
-
-def _emails(session: Session) -> list[str]:
-    return [row[0] for row in session.all("SELECT email FROM users ORDER BY email")]
 
 
 def _insert_then_fail(session: Session, email: str) -> None:
@@ -60,7 +59,7 @@ def test_a_write_that_fails_midway_leaves_nothing(url: str) -> None:
     async def scenario(database: Database) -> tuple[str, list[str]]:
         with pytest.raises(ValueError) as failed:
             await database.write(_insert_then_fail, "half@example.com")
-        return str(failed.value), await database.read(_emails)
+        return str(failed.value), await database.read(user_emails)
 
     message, emails = run_on_migrated(url, scenario)
 
@@ -75,7 +74,7 @@ def test_a_duplicate_email_is_already_exists_and_the_store_still_works(url: str)
         with pytest.raises(AuthError) as duplicate:
             await store.create_user("ADA@example.com", "another password")
         await store.create_user("bob@example.com", PASSWORD)
-        return duplicate.value.reason, await database.read(_emails)
+        return duplicate.value.reason, await database.read(user_emails)
 
     reason, emails = run_on_migrated(url, scenario)
 
@@ -141,7 +140,7 @@ def test_a_write_past_the_deadline_rolls_back_instead_of_committing(url: str) ->
         answered.set()
         # The same (only) writer thread runs this next: the late write is over by then.
         await database.write(insert_placeholder_user, "next@example.com")
-        return late.value.reason, await database.read(_emails)
+        return late.value.reason, await database.read(user_emails)
 
     reason, emails = run_on_migrated(url, scenario)
 
@@ -155,7 +154,7 @@ def test_connections_killed_while_idle_are_replaced_without_an_error() -> None:
     def wait_for_all(session: Session, barrier: threading.Barrier) -> list[str]:
         # Holds its thread until every thread has a job: each uses its own connection.
         barrier.wait(5)
-        return _emails(session)
+        return user_emails(session)
 
     async def on_every_thread(database: Database) -> list[list[str]]:
         barrier = threading.Barrier(threads)
@@ -208,12 +207,9 @@ def test_a_migration_failing_in_the_child_is_one_error(tmp_path: Path) -> None:
         session.run("INSERT INTO alembic_version VALUES ('9999')")
 
     async def scenario() -> None:
-        database = Database(url)
-        try:
+        async with open_database(url) as database:
             await database.write(unknown_revision)
             await migrate(database, in_child=True)
-        finally:
-            database.close()
 
     with pytest.raises(MigrationFailed, match="exit code 1"):
         asyncio.run(scenario())

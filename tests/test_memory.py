@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from servers import ServerProcess, start_workers
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BOOTSTRAP_ADMIN, running_server
+from servers import ServerProcess, start_workers, worker_pids
 
 # Well under one argon2 block (19 MiB): what a burst may add once the blocks are given back.
 GROWTH_LIMIT_MB = 10
@@ -52,20 +52,13 @@ def heap_mb(pid: int) -> float:
 
 
 def start_two_workers(data_dir: Path) -> ServerProcess:
-    bootstrap = {
-        "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
-        "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
-    }
-    return start_workers(data_dir, 2, bootstrap)
+    return start_workers(data_dir, 2, BOOTSTRAP_ADMIN)
 
 
 def serving_pids(server: ServerProcess) -> list[int]:
     """The server itself, or its workers (spawned children) when it supervises."""
     assert server.process is not None
-    pid = server.process.pid
-    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    workers = [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
-    return workers or [pid]
+    return worker_pids(server) or [server.process.pid]
 
 
 def login_burst(server: ServerProcess, logins: int = 32, clients: int = 4) -> None:
@@ -141,14 +134,8 @@ def test_a_hashing_burst_reuses_the_work_areas_and_gives_them_back_after() -> No
 
 @glibc_only
 def test_a_login_burst_leaves_the_server_memory_where_it_was(tmp_path: Path) -> None:
-    server = ServerProcess(
-        tmp_path,
-        {"AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL, "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD},
-    ).start()
-    try:
+    with running_server(tmp_path) as server:
         growth = growth_after_burst(server)
-    finally:
-        assert server.stop() == 0, server.log
 
     assert all(mb < GROWTH_LIMIT_MB for mb in growth.values()), growth
 

@@ -18,7 +18,6 @@ from authgate.errors import NO_ACTIVE_ACCOUNT_DETAIL, AuthError, Reason
 from authgate.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from authgate.store import Database, UserStore, is_current, migrate
 from authgate.store.schema_version import HEAD_REVISION, alembic_config
-from authgate.store.session import Session
 from authgate.tokens import TokenType
 from authgate.users import User
 
@@ -30,6 +29,7 @@ from unit_fixtures import (
     open_database,
     open_store,
     sqlite_url,
+    user_emails,
 )
 
 # Store.
@@ -42,13 +42,9 @@ def test_migrate_twice_is_idempotent(tmp_path: Path) -> None:
             await migrate(database)
             await UserStore(database).create_user("ada@example.com", PASSWORD)
             await migrate(database)
-            return [row[0] for row in await database.read(_emails)]
+            return await database.read(user_emails)
 
     assert asyncio.run(scenario()) == ["ada@example.com"]
-
-
-def _emails(session: Session) -> list[tuple[str]]:
-    return session.all("SELECT email FROM users")  # type: ignore[return-value]
 
 
 def test_a_new_database_is_behind_until_migrated(tmp_path: Path) -> None:

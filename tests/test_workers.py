@@ -17,30 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, open_door
-from servers import ServerProcess, start_workers
-
-
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()]
-
-
-def worker_pids(server: ServerProcess) -> list[int]:
-    """The serving workers (the spawn context also starts a resource tracker: no sockets)."""
-    workers = []
-    for child in children(server.process.pid):
-        cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        if b"spawn_main" in cmdline:
-            workers.append(child)
-    return workers
-
-
-def wait_for_lines(server: ServerProcess, text: str, count: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while server.log.count(text) < count:
-        assert time.monotonic() < deadline, server.log
-        time.sleep(0.05)
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BOOTSTRAP_ADMIN, open_door
+from servers import ServerProcess, start_workers, wait_for_lines, worker_pids
 
 
 def open_files(pid: int) -> set[Path]:
@@ -62,11 +40,7 @@ def processes_serving(data_dir: Path) -> list[int]:
 
 @pytest.fixture
 def pool(tmp_path):
-    process = start_workers(
-        tmp_path,
-        2,
-        {"AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL, "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD},
-    )
+    process = start_workers(tmp_path, 2, BOOTSTRAP_ADMIN)
     yield process
     process.stop()
 
@@ -137,14 +111,7 @@ def preparing_pool(tmp_path: Path) -> Iterator[PreparingPool]:
     does not run out however long the workers take to import."""
     lock = sqlite3.connect(tmp_path / "authgate.sqlite3", isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")
-    server = ServerProcess(
-        tmp_path,
-        {
-            "AUTHGATE_WORKERS": "2",
-            "AUTHGATE_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
-            "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
-        },
-    )
+    server = ServerProcess(tmp_path, {"AUTHGATE_WORKERS": "2", **BOOTSTRAP_ADMIN})
     with ThreadPoolExecutor(1) as background:
         started = background.submit(server.start)
         deadline = time.monotonic() + 20

@@ -21,9 +21,10 @@ from authgate.core import AuthCore
 from authgate.keys import Key, KeySet
 from authgate.store import Database, RefreshTokenRegistry, UserStore, migrate
 from authgate.store.session import Session
+from authgate.store.users import insert_user
 from authgate.throttle import LoginThrottle
 from authgate.tokens import TokenCodec
-from authgate.users import new_user_id
+from authgate.users import User, new_user_id
 
 ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
 ISSUER = "authgate"
@@ -174,19 +175,14 @@ def _insert_placeholder_users(session: Session, ids: list[str]) -> None:
 def insert_placeholder_user(session: Session, email: str, user_id: str = "") -> str:
     """One active, non-staff user, written by a store operation's own session (no argon2: the
     hash is a placeholder); its id."""
-    user_id = user_id or new_user_id()
-    session.run(
-        "INSERT INTO users (id, email, password_hash, is_active, is_staff, created_at)"
-        " VALUES (:id, :email, 'not-a-hash', :yes, :no, :created_at)",
-        {
-            "id": user_id,
-            "email": email,
-            "yes": True,
-            "no": False,
-            "created_at": session.to_db_time(datetime.now(UTC)),
-        },
-    )
-    return user_id
+    user = User(user_id or new_user_id(), email, True, False, datetime.now(UTC), None)
+    insert_user(session, user, "not-a-hash")
+    return user.id
+
+
+def user_emails(session: Session) -> list[str]:
+    """Every user's email, sorted (a store operation)."""
+    return [row[0] for row in session.all("SELECT email FROM users ORDER BY email")]
 
 
 async def delete_user(database: Database, user_id: str) -> None:
