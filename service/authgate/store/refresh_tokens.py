@@ -33,9 +33,6 @@ class RefreshTokenRegistry:
     async def register(self, jti: str, family_id: str, user_id: str, expires_at: datetime) -> None:
         await self.database.write(_register, jti, family_id, user_id, expires_at)
 
-    async def lookup(self, jti: str) -> RegisteredToken:
-        return await self.database.read(_lookup, jti)
-
     async def lookup_with_holder(
         self, jti: str, user_id: str
     ) -> tuple[User | None, RegisteredToken]:
