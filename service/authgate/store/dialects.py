@@ -22,6 +22,8 @@ class Dialect(Protocol):
     # readers' threads write too.
     readers: int
     writers: int | None
+    # One row whose first column is not NULL if the table `:name` exists.
+    table_exists_sql: str
 
     def connect(self) -> Any: ...
 
@@ -63,6 +65,7 @@ class SqliteDialect:
     # never makes wait for the writer.
     readers: int = 1
     writers: int | None = 1
+    table_exists_sql: str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"
 
     def connect(self) -> sqlite3.Connection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -117,6 +120,7 @@ class PostgresDialect:
     # Queries wait on the network with the GIL released, so several run at once.
     readers: int = 10
     writers: int | None = None
+    table_exists_sql: str = "SELECT to_regclass(:name)"
     _statements: dict[str, str] = field(default_factory=dict, repr=False)
 
     def connect(self) -> Any:

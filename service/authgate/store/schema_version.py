@@ -62,12 +62,7 @@ def _upgrade_and_exit(url: str) -> None:
 
 
 def _revision(session: Session) -> str | None:
-    if session.dialect_name == "sqlite":
-        exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-    else:
-        exists = "SELECT to_regclass('alembic_version')"
-    found = session.one(exists)
-    if found is None or found[0] is None:
+    if not session.table_exists("alembic_version"):
         return None
     row = session.one("SELECT version_num FROM alembic_version")
     return None if row is None else str(row[0])

@@ -17,10 +17,6 @@ class Session:
         self._dialect = dialect
         self.statements = 0  # statements completed: none means a retry cannot repeat a write
 
-    @property
-    def dialect_name(self) -> str:
-        return self._dialect.name
-
     def one(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
         row: Row | None = self._execute(sql, params).fetchone()
         return row
@@ -28,6 +24,10 @@ class Session:
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         rows: list[Row] = self._execute(sql, params).fetchall()
         return rows
+
+    def table_exists(self, name: str) -> bool:
+        row = self.one(self._dialect.table_exists_sql, {"name": name})
+        return row is not None and row[0] is not None
 
     def run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Execute a write; the number of rows it touched."""
