@@ -109,7 +109,7 @@ def test_a_hashing_burst_reuses_the_work_areas_and_gives_them_back_after() -> No
                 await asyncio.gather(*(passwords.verify_password(h, "pw") for h in hashes))
 
         async def main():
-            assert memory.configure_allocator(work_areas=passwords.usable_cores())
+            assert memory.configure_allocator()
             # Four hashing threads, more than the default room (64 MiB) holds: the pool must
             # make room for its areas when it grows, or every hash faults its area in again.
             passwords._POOL.resize(4)

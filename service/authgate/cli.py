@@ -14,7 +14,6 @@ from typing import Any
 from .errors import AuthError
 from .logs import configure_logging
 from .memory import configure_allocator
-from .passwords import usable_cores
 from .settings import Settings
 
 
@@ -127,7 +126,7 @@ async def _run_admin(args: argparse.Namespace, settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     # First, before any thread starts and before any argon2 hash.
-    configure_allocator(work_areas=usable_cores())
+    configure_allocator()
     args = build_parser().parse_args(argv)
     overrides: dict[str, Any] = {
         f.name: getattr(args, f.name, None) for f in dataclasses.fields(Settings)

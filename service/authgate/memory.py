@@ -33,6 +33,8 @@ _MIN_TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024
 _MAX_MALLOPT_VALUE = 2**31 - 1  # mallopt takes an int
 
 _configured = False
+# How many hashing threads the heap keeps room for: the pool says (make_room_for).
+_work_areas = 0
 
 
 @functools.cache
@@ -45,8 +47,8 @@ def _glibc() -> ctypes.CDLL | None:
     return ctypes.CDLL(None, use_errno=True)
 
 
-def configure_allocator(work_areas: int) -> bool:
-    """Set glibc up as described above for `work_areas` hashing threads; True if all took.
+def configure_allocator() -> bool:
+    """Set glibc up as described above, for the hashing pool's threads; True if all took.
 
     Call it at process start, before other threads exist. One arena for every thread, because
     `malloc_trim` returns the free pages of every arena but only the main arena's free top.
@@ -59,14 +61,17 @@ def configure_allocator(work_areas: int) -> bool:
     results = [
         libc.mallopt(_M_ARENA_MAX, 1),
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES),
-        libc.mallopt(_M_TRIM_THRESHOLD, _trim_threshold(work_areas)),
+        libc.mallopt(_M_TRIM_THRESHOLD, _trim_threshold(_work_areas)),
     ]
     _configured = True
     return all(results)
 
 
 def make_room_for(work_areas: int) -> None:
-    """The hashing pool changed size: keep room for its areas (if configure_allocator ran)."""
+    """The hashing pool's size: the heap keeps room for that many areas (applied at once if
+    configure_allocator has run, else when it does)."""
+    global _work_areas
+    _work_areas = work_areas
     libc = _glibc()
     if _configured and libc is not None:
         libc.mallopt(_M_TRIM_THRESHOLD, _trim_threshold(work_areas))

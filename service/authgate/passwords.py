@@ -50,6 +50,7 @@ class _HashingPool:
     def __init__(self, threads: int) -> None:
         self.threads = threads
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        memory.make_room_for(threads)
         # Awaited hashes. A caller cancelled mid-hash stops counting while its thread finishes:
         # a release then may come early, and costs the next hash its page faults, nothing more.
         self._in_flight = 0

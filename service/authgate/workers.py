@@ -26,7 +26,6 @@ from types import FrameType
 
 from .logs import configure_logging
 from .memory import configure_allocator, release_free_memory
-from .passwords import usable_cores
 from .settings import Settings, split_address
 
 log = logging.getLogger("authgate")
@@ -57,7 +56,7 @@ def _leave_before_serving(_signum: int, _frame: FrameType | None) -> None:
 
 def _worker(settings: Settings, prepared: Connection) -> None:
     # A spawned process starts with glibc's defaults again.
-    configure_allocator(work_areas=usable_cores())
+    configure_allocator()
     # Until serve_forever installs its own handlers, a stop means: exit without serving.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _leave_before_serving)
