@@ -325,6 +325,10 @@ def render(run: Run) -> str:
         "",
         "### ListUsers latency by store size (1 connection, pageSize=50, staff token)",
         "",
+        "One store and one server per size, all filled first; then every size and page is "
+        "measured once per round, round-robin, so that noise on the machine hits every size "
+        "alike. Requests are summed over the rounds; p50 and p99 are means over them.",
+        "",
         *scale_table(run),
         "",
         *(

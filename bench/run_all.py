@@ -480,88 +480,137 @@ def import_seconds() -> float:
 # --------------------------------------------------------------------------- ListUsers at scale
 
 
+# Each point's seconds are split over this many rounds, every size and page measured once per
+# round: noise on the shared machine then hits every size alike.
+SCALE_ROUNDS = 2
+
+
+@dataclass(frozen=True)
+class ScaleStore:
+    """One store of one size, and the server over it."""
+
+    server: servers.Server
+    fill: Callable[[int, int], None]  # (first filler number, how many)
+    middle: Callable[[], tuple[str, int, str]]  # (a middle user id, users, query plan)
+
+
+@dataclass(frozen=True)
+class ScaleTarget:
+    server: servers.Server
+    users: int
+    page: str
+    url: str
+    script: Path
+    plan: str
+
+
 def scale_series(
-    run: report.Run,
-    args: argparse.Namespace,
-    tmp: Path,
-    backend: str,
-    server: servers.Server,
-    fill: Callable[[int, int], None],
-    middle: Callable[[], tuple[str, int, str]],
+    run: report.Run, args: argparse.Namespace, tmp: Path, backend: str, stores: list[ScaleStore]
 ) -> None:
-    tokens = login(server)
-    headers = {"Authorization": f"Bearer {tokens.access}"}
-    have = 1  # the staff user
-    for size in args.sizes:
+    """ListUsers on a store of each size (one per size, each with its own server), measured
+    round-robin rather than one size after another."""
+    targets: list[ScaleTarget] = []
+    for size, store in zip(args.sizes, stores, strict=True):
         started = time.monotonic()
-        fill(have, size - have)
-        have = size
-        middle_id, total, plan = middle()
+        store.fill(1, size - 1)  # the staff user is the first
+        middle_id, total, plan = store.middle()
         print(
             f"  {backend}: {total:,} users ({time.monotonic() - started:.0f} s to fill)",
             file=sys.stderr,
         )
-        first = f"{server.http_url}/api/v1/users/?pageSize=50"
+        headers = {"Authorization": f"Bearer {login(store.server).access}"}
+        first = f"{store.server.http_url}/api/v1/users/?pageSize=50"
         for page, url in (
             ("first", first),
             ("deep", f"{first}&pageToken={encode_page_token(middle_id)}"),
         ):
             body = load.check_rest(url, "GET", None, headers)
             assert '"nextPageToken": ""' not in body, f"{backend} {page} page is the last"
-            script = load.wrk_script(tmp / f"scale-{backend}-{page}.lua", "GET", None, headers)
-            load.wrk(url, script, connections=1, duration=1)
-            result = load.wrk(url, script, connections=1, duration=args.scale_duration)
-            server.check_alive()
-            if result.failed:
-                raise RuntimeError(f"{backend} ListUsers {page}: {result.note}")
+            script = load.wrk_script(
+                tmp / f"scale-{backend}-{size}-{page}.lua", "GET", None, headers
+            )
+            load.wrk(url, script, connections=1, duration=1)  # warm-up
             shown = plan if page == "deep" and size == args.sizes[-1] else ""
-            run.scale.append(report.ScalePoint(backend, total, page, result, shown))
+            targets.append(ScaleTarget(store.server, total, page, url, script, shown))
+    results: list[list[LoadResult]] = [[] for _ in targets]
+    for _ in range(SCALE_ROUNDS):
+        for target, measured in zip(targets, results, strict=True):
+            result = load.wrk(
+                target.url,
+                target.script,
+                connections=1,
+                duration=max(1, round(args.scale_duration / SCALE_ROUNDS)),  # wrk: whole s
+            )
+            target.server.check_alive()
+            if result.failed:
+                raise RuntimeError(f"{backend} ListUsers {target.page}: {result.note}")
+            measured.append(result)
+    for target, measured in zip(targets, results, strict=True):
+        merged = LoadResult(
+            requests=sum(r.requests for r in measured),
+            seconds=sum(r.seconds for r in measured),
+            p50_ms=sum(r.p50_ms for r in measured) / len(measured),
+            p99_ms=sum(r.p99_ms for r in measured) / len(measured),
+            failed=0,
+        )
+        run.scale.append(report.ScalePoint(backend, target.users, target.page, merged, target.plan))
 
 
 def scale_sqlite(run: report.Run, args: argparse.Namespace, tmp: Path) -> None:
-    data = tmp / "scale-sqlite"
-    server = servers.authgate(data, tmp / "scale-sqlite.log", 1, authgate_env())
-    server.start(rest=True, grpc=True)
-    database = data / "authgate.sqlite3"
+    stores: list[ScaleStore] = []
     try:
-        scale_series(
-            run,
-            args,
-            tmp,
-            "SQLite",
-            server,
-            lambda start, count: fill_store.insert_sqlite(database, start, count),
-            lambda: fill_store.middle_id_sqlite(database),
-        )
+        for size in args.sizes:
+            data = tmp / f"scale-sqlite-{size}"
+            server = servers.authgate(data, tmp / f"scale-sqlite-{size}.log", 1, authgate_env())
+            stores.append(_sqlite_store(server, data / "authgate.sqlite3"))
+            server.start(rest=True, grpc=True)
+        scale_series(run, args, tmp, "SQLite", stores)
     finally:
-        server.stop()
+        for store in stores:
+            store.server.stop()
+
+
+def _sqlite_store(server: servers.Server, database: Path) -> ScaleStore:
+    return ScaleStore(
+        server,
+        lambda start, count: fill_store.insert_sqlite(database, start, count),
+        lambda: fill_store.middle_id_sqlite(database),
+    )
 
 
 def scale_postgres(run: report.Run, args: argparse.Namespace, tmp: Path) -> None:
-    name = f"authgate_bench_{os.getpid()}"
+    names = [f"authgate_bench_{os.getpid()}_{size}" for size in args.sizes]
+    created: list[str] = []
+    stores: list[ScaleStore] = []
     try:
-        fill_store.create_database(args.postgres, name)
-    except Exception as error:
-        run.notes.append(f"PostgreSQL skipped: {args.postgres} unreachable ({error})")
-        return
-    url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-    server = servers.authgate(
-        tmp / "scale-pg", tmp / "scale-pg.log", 1, {**authgate_env(), "AUTHGATE_DATABASE_URL": url}
-    )
-    try:
-        server.start(rest=True, grpc=True)
-        scale_series(
-            run,
-            args,
-            tmp,
-            "PostgreSQL",
-            server,
-            lambda start, count: fill_store.insert_postgres(url, start, count),
-            lambda: fill_store.middle_id_postgres(url),
-        )
+        for name, size in zip(names, args.sizes, strict=True):
+            try:
+                fill_store.create_database(args.postgres, name)
+            except Exception as error:
+                run.notes.append(f"PostgreSQL skipped: {args.postgres} unreachable ({error})")
+                return
+            created.append(name)
+            url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+            env = {**authgate_env(), "AUTHGATE_DATABASE_URL": url}
+            server = servers.authgate(
+                tmp / f"scale-pg-{size}", tmp / f"scale-pg-{size}.log", 1, env
+            )
+            stores.append(_postgres_store(server, url))
+            server.start(rest=True, grpc=True)
+        scale_series(run, args, tmp, "PostgreSQL", stores)
     finally:
-        server.stop()
-        fill_store.drop_database(args.postgres, name)
+        for store in stores:
+            store.server.stop()
+        for name in created:
+            fill_store.drop_database(args.postgres, name)
+
+
+def _postgres_store(server: servers.Server, url: str) -> ScaleStore:
+    return ScaleStore(
+        server,
+        lambda start, count: fill_store.insert_postgres(url, start, count),
+        lambda: fill_store.middle_id_postgres(url),
+    )
 
 
 # --------------------------------------------------------------------------- diagnostics
