@@ -22,7 +22,10 @@ TEXT = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
 
 def record(message: object) -> logging.LogRecord:
     made = logging.LogRecord("authgate.access", logging.INFO, __file__, 1, message, None, None)
-    made.created = 1_750_000_000.123456  # both records print the same time
+    # Both records print the same time: asctime reads created, its milliseconds read msecs,
+    # and LogRecord set both from the clock.
+    made.created = 1_750_000_000.123456
+    made.msecs = 123.0
     return made
 
 
