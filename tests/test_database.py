@@ -122,7 +122,9 @@ def test_an_operation_past_the_deadline_is_unavailable_and_later_ones_are_served
     reason, waited, count = run_on_migrated(url, scenario)
 
     assert reason is Reason.UNAVAILABLE
-    assert short_deadline <= waited < short_deadline + 2 * deadlines.Deadlines.SWEEP_INTERVAL + 0.2
+    # Answered at the first sweep past the deadline, long before the stuck job's 10 s (the
+    # slack is for a loaded machine pausing the test, not for the sweep).
+    assert short_deadline <= waited < short_deadline + 2 * deadlines.Deadlines.SWEEP_INTERVAL + 2
     assert count == 0
 
 
@@ -170,6 +172,7 @@ def test_connections_killed_while_idle_are_replaced_without_an_error() -> None:
                 killed = admin.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                     " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND backend_type = 'client backend'"  # not an autovacuum worker
                 ).fetchall()
             assert len(killed) == threads
             await asyncio.sleep(0.2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import secrets
 import signal
@@ -244,6 +245,8 @@ def test_lost_postgres_answers_unavailable_in_bounded_time_and_recovers(
 # b. SIGTERM under sustained load
 
 CLIENTS = 16
+# Answers before the signal: counted, not timed, so a slow machine is as loaded as a fast one.
+SUSTAINED = 300
 
 
 @dataclass(frozen=True)
@@ -294,13 +297,11 @@ class Load:
 
 
 def sustain_then_sigterm(server: ServerProcess, load: Load, ok: int | str) -> tuple[float, int]:
-    """Let the load run ~2 s, SIGTERM the server, wait for it to exit; (signal time, code)."""
-    wait_for(lambda: load.count(ok) >= 50, 15)
-    time.sleep(1.5)  # sustained: the signal lands on a busy server, not a warming one
-    assert server.process is not None
+    """Let the load answer SUSTAINED times, SIGTERM the server, wait for its exit; (time, code)."""
+    # Sustained: the signal lands on a busy server, not a warming one.
+    wait_for(lambda: load.count(ok) >= SUSTAINED, 60)
     signalled = time.monotonic()
-    server.process.send_signal(signal.SIGTERM)
-    code = server.process.wait(timeout=30)
+    code = server.stop(signal.SIGTERM, timeout=30)  # and every line it logged has been read
     time.sleep(0.3)  # every client tries again against the stopped server
     return signalled, code
 
@@ -351,12 +352,25 @@ def test_sigterm_under_rest_load_drains_accepted_requests(sqlite_server: ServerP
     assert statuses == {200}, f"HTTP statuses other than 200: {statuses}"
     assert not failed_accepted, f"requests sent before SIGTERM that failed: {failed_accepted}"
     # Requests that reached a closing server: answered, or turned away at the connection.
-    assert after <= {200, "ConnectError", "RemoteProtocolError", "ReadError"}, after
+    assert after <= {200, "ConnectError", "RemoteProtocolError", "ReadError", "WriteError"}, after
     assert any(c.finished > signalled and c.result == 200 for c in accepted), "nothing drained"
     assert load.count("ConnectError") > 0, "no client tried the stopped server"
     assert refuses_connections(port_of(httpx.URL(server.http_url).netloc.decode()))
     assert refuses_connections(port_of(server.grpc_target))
-    assert len(accepted) > 200, f"only {len(accepted)} requests: not a sustained load"
+
+
+def answered_calls(server: ServerProcess, operations: set[str]) -> list[tuple[str, bool]]:
+    """Each access line for `operations`, in order: (outcome, logged after shutdown began)."""
+    answered = []
+    stopping = False
+    for line in server.lines:
+        stopping = stopping or "shutting down: draining" in line
+        fields = line.partition(" authgate.access ")[2]
+        if fields:
+            entry = json.loads(fields)
+            if entry["operation"] in operations:
+                answered.append((entry["outcome"], stopping))
+    return answered
 
 
 def test_sigterm_under_grpc_load_drains_accepted_calls(sqlite_server: ServerProcess) -> None:
@@ -368,45 +382,52 @@ def test_sigterm_under_grpc_load_drains_accepted_calls(sqlite_server: ServerProc
         token = stubs[0].IssueToken(login, timeout=10).access
         request = auth_pb2.VerifyTokenRequest(token=token)
 
-        def verify(n: int) -> tuple[int | str, float | None]:
+        def call(n: int) -> tuple[int | str, float | None]:
+            # One client logs in again and again: its argon2 verify keeps a call inside a
+            # handler for most of its round trip, so some call is in flight at the signal.
             try:
-                stubs[n].VerifyToken(request, timeout=15)
+                if n == 0:
+                    stubs[n].IssueToken(login, timeout=15)
+                else:
+                    stubs[n].VerifyToken(request, timeout=15)
             except grpc.RpcError as error:
                 return error.code().name, None  # type: ignore[attr-defined]
             return "OK", None
 
-        with Load(verify) as load:
+        with Load(call) as load:
             signalled, code = sustain_then_sigterm(server, load, "OK")
     finally:
         for channel in channels:
             channel.close()
 
-    calls = load.calls
-    # gRPC has no "request sent" hook: a call started 50 ms before the signal was sent before.
-    accepted = [call for call in calls if call.started < signalled - 0.05]
-    failed_accepted = [call for call in accepted if call.result != "OK"]
+    # gRPC has no "request sent" hook, so what was accepted is read from the server's side:
+    # its access lines, and the line it logs as it begins to drain.
+    answered = answered_calls(server, {"IssueToken", "VerifyToken"})
     # Refused at a closed port is UNAVAILABLE (retryable); never CANCELLED, INTERNAL, UNKNOWN
     # or DEADLINE_EXCEEDED, which no client retries.
     # One exception, grpc core's own: a call that reaches the server in the instant
     # server.stop() begins (after the drain window, DRAIN_SECONDS) is CANCELLED by the core
-    # before any handler sees it. Calls started before the signal must all be OK (above).
+    # before any handler sees it.
     stopping_from = signalled + DRAIN_SECONDS - 0.05
     stray = [
         f"{call.result} (started {1000 * (call.started - signalled):+.0f} ms, "
         f"ended {1000 * (call.finished - signalled):+.0f} ms from SIGTERM)"
-        for call in calls
+        for call in load.calls
         if call.result not in ("OK", "UNAVAILABLE")
         and not (call.result == "CANCELLED" and call.started >= stopping_from)
     ]
     assert code == 0, server.log
-    assert not failed_accepted, f"calls started before SIGTERM that failed: {failed_accepted}"
     assert not stray, f"{len(stray)} calls answered neither OK nor UNAVAILABLE: {stray}"
-    # Calls in flight at the signal finished OK (VerifyToken is fast: count any started before).
-    in_flight = [c for c in calls if c.started < signalled < c.finished]
-    assert any(c.result == "OK" for c in in_flight), "nothing drained"
+    # The server refused nothing before the signal and failed nothing it took: every call a
+    # handler ran ended OK, and calls arriving while it drained were refused UNAVAILABLE.
+    assert {outcome for outcome, stopping in answered if not stopping} == {"OK"}
+    assert {outcome for outcome, _ in answered} <= {"OK", "UNAVAILABLE"}
+    assert any(outcome == "OK" and stopping for outcome, stopping in answered), "nothing drained"
+    # No answer was lost on the way out: every OK the server gave, a client received (the
+    # one login before the load included).
+    assert sum(outcome == "OK" for outcome, _ in answered) == load.count("OK") + 1
     assert load.count("UNAVAILABLE") > 0, "no client tried the stopped server"
     assert refuses_connections(port_of(server.grpc_target))
-    assert len(accepted) > 200, f"only {len(accepted)} calls: not a sustained load"
 
 
 # c. kill -9 during writes on SQLite

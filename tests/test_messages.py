@@ -62,7 +62,8 @@ USER = User(
 )
 
 
-@settings(max_examples=500, database=None)
+# No deadline: a shared CI machine can pause the process for longer than one example takes.
+@settings(max_examples=500, database=None, deadline=None)
 @given(PAGES)
 @example(UserPage(users=(), next_page_token=""))
 def test_user_list_json_equals_the_protobuf_json_mapping(page: UserPage) -> None:
@@ -71,7 +72,7 @@ def test_user_list_json_equals_the_protobuf_json_mapping(page: UserPage) -> None
     assert messages.list_users_json(page) == messages.to_json(messages.list_users_response(page))
 
 
-@settings(max_examples=500, database=None)
+@settings(max_examples=500, database=None, deadline=None)
 @given(USERS)
 def test_user_message_timestamps_equal_from_datetime(subject: User) -> None:
     message = messages.user_message(subject)

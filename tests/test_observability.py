@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import httpx
 import pytest
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, open_door, running_server
+from servers import wait_for_lines
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,8 @@ def test_every_request_logs_one_json_line_without_secrets(observed):
     pair = guide_flow(observed)
     response = httpx.get(f"{observed.http_url}/healthz", headers={"x-request-id": "trace-42"})
     assert response.headers["x-request-id"] == "trace-42"
-    time.sleep(0.2)
+    # The access line is written once the response has gone out: wait for it, do not race it.
+    wait_for_lines(observed, '"request_id":"trace-42"', 1)
     lines = [json.loads(line) for line in observed.lines if line.startswith("{")]
     assert len(lines) == len(observed.lines), "every line is one JSON object"
     access = [line for line in lines if line["logger"] == "authgate.access"]

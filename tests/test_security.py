@@ -12,6 +12,7 @@ import jwt
 import pytest
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, open_door, own_database, running_server
+from servers import wait_for_lines
 from test_doors import assert_refused, login
 
 
@@ -123,9 +124,10 @@ def test_key_rotation_keeps_earlier_tokens_working(door, server):
 
 
 def test_audit_log_records_logins_without_secrets(door, server):
+    failed_before = server.log.count('"event":"login_failed"')
     pair = login(door)
     door.issue_token(ADMIN_EMAIL, "wrong password for audit")
-    time.sleep(0.2)
+    wait_for_lines(server, '"event":"login_failed"', failed_before + 1)
     events = [
         json.loads(line.split(" authgate.audit ", 1)[1])
         for line in server.lines
