@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,7 +10,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 _REST = re.compile(r"rest listening on (http://[\w.:\[\]]+)")
 _GRPC = re.compile(r"grpc listening on ([\w.:\[\]]+)")
@@ -87,11 +91,32 @@ class ServerProcess:
         return self.process.returncode
 
 
+def wait_for(
+    predicate: Callable[[], bool],
+    timeout: float,
+    interval: float = 0.05,
+    report: Callable[[], str] | None = None,
+) -> float:
+    """Poll until `predicate()` holds; the seconds it took. Fails after `timeout`, saying
+    `report()` (or the predicate's docstring) at that moment."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            pytest.fail(
+                f"not within {timeout} s: {report() if report else predicate.__doc__ or predicate}"
+            )
+        time.sleep(interval)
+    return time.monotonic() - start
+
+
 def wait_for_lines(server: ServerProcess, text: str, count: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while server.log.count(text) < count:
-        assert time.monotonic() < deadline, server.log
-        time.sleep(0.05)
+    wait_for(lambda: server.log.count(text) >= count, timeout, report=lambda: server.log)
+
+
+def logged_fields(line: str, logger: str) -> dict[str, object] | None:
+    """The JSON object a line of `logger` carries (access and audit lines), else None."""
+    fields = line.partition(f" {logger} ")[2]
+    return json.loads(fields) if fields.startswith("{") else None
 
 
 def start_workers(data_dir: Path, count: int, env: dict[str, str] | None = None) -> ServerProcess:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import os
 import secrets
 import signal
@@ -37,7 +36,7 @@ from authgate.v1 import auth_pb2, auth_pb2_grpc
 
 from databases import temporary_postgres_database
 from doors import GrpcDoor, Outcome, RestDoor
-from servers import ServerProcess
+from servers import ServerProcess, logged_fields, wait_for
 from tcp_proxy import CutMode, TcpProxy
 
 RUN = secrets.token_hex(4)
@@ -76,16 +75,6 @@ def listed_emails(door: RestDoor | GrpcDoor, access: str) -> set[str]:
     assert listing.ok, listing
     assert not listing.data["nextPageToken"]
     return {user["email"] for user in listing.data["users"]}
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> float:
-    """Poll until `predicate()` holds; the seconds it took. Fails after `timeout`."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"not within {timeout} s: {predicate.__doc__ or predicate}")
-        time.sleep(interval)
-    return time.monotonic() - start
 
 
 def refuses_connections(port: int) -> bool:
@@ -365,11 +354,9 @@ def answered_calls(server: ServerProcess, operations: set[str]) -> list[tuple[st
     stopping = False
     for line in server.lines:
         stopping = stopping or "shutting down: draining" in line
-        fields = line.partition(" authgate.access ")[2]
-        if fields:
-            entry = json.loads(fields)
-            if entry["operation"] in operations:
-                answered.append((entry["outcome"], stopping))
+        entry = logged_fields(line, "authgate.access")
+        if entry is not None and entry["operation"] in operations:
+            answered.append((str(entry["outcome"]), stopping))
     return answered
 
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BOOTSTRAP_ADMIN, running_server
-from servers import ServerProcess, start_workers, worker_pids
+from servers import ServerProcess, start_workers, wait_for, worker_pids
 
 # Well under one argon2 block (19 MiB): what a burst may add once the blocks are given back.
 GROWTH_LIMIT_MB = 10
@@ -79,11 +79,12 @@ def login_burst(server: ServerProcess, logins: int = 32, clients: int = 4) -> No
 
 def wait_for_small_heaps(server: ServerProcess) -> None:
     """Wait until no serving process holds a work area (the start-up hash's, when just ready)."""
-    deadline = time.monotonic() + RELEASE_WAIT_SECONDS
     for pid in serving_pids(server):
-        while heap_mb(pid) >= IDLE_HEAP_LIMIT_MB:
-            assert time.monotonic() < deadline, f"heap of {pid}: {heap_mb(pid):.1f} MB"
-            time.sleep(0.1)
+        wait_for(
+            lambda pid=pid: heap_mb(pid) < IDLE_HEAP_LIMIT_MB,
+            RELEASE_WAIT_SECONDS,
+            report=lambda pid=pid: f"heap of {pid}: {heap_mb(pid):.1f} MB",
+        )
 
 
 def growth_after_burst(server: ServerProcess) -> dict[int, float]:

@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BOOTSTRAP_ADMIN, open_door
-from servers import ServerProcess, start_workers, wait_for_lines, worker_pids
+from servers import ServerProcess, start_workers, wait_for, wait_for_lines, worker_pids
 
 
 def open_files(pid: int) -> set[Path]:
@@ -114,10 +113,13 @@ def preparing_pool(tmp_path: Path) -> Iterator[PreparingPool]:
     server = ServerProcess(tmp_path, {"AUTHGATE_WORKERS": "2", **BOOTSTRAP_ADMIN})
     with ThreadPoolExecutor(1) as background:
         started = background.submit(server.start)
-        deadline = time.monotonic() + 20
-        while server.process is None or len(worker_pids(server)) < 2:
-            assert time.monotonic() < deadline, server.log
-            time.sleep(0.01)
+        wait_for(
+            lambda: server.process is not None and len(worker_pids(server)) >= 2,
+            20,
+            interval=0.01,
+            report=lambda: server.log,
+        )
+        assert server.process is not None
         server.process.send_signal(signal.SIGSTOP)
         preparing = PreparingPool(server, started, lock)
         try:
