@@ -82,6 +82,21 @@ def test_a_duplicate_email_is_already_exists_and_the_store_still_works(url: str)
     assert emails == ["ada@example.com", "bob@example.com"]
 
 
+def test_a_unique_violation_elsewhere_asks_for_a_retry_and_names_no_email(url: str) -> None:
+    # Another writer's collision (a random id's, say) is not "that email is taken".
+    async def scenario(database: Database) -> tuple[AuthError, list[str]]:
+        user_id = await database.write(insert_placeholder_user, "ada@example.com")
+        with pytest.raises(AuthError) as collided:
+            await database.write(insert_placeholder_user, "bob@example.com", user_id)
+        return collided.value, await database.read(user_emails)
+
+    collided, emails = run_on_migrated(url, scenario)
+
+    assert collided.reason is Reason.UNAVAILABLE
+    assert "email" not in collided.detail
+    assert emails == ["ada@example.com"]
+
+
 def test_an_sql_error_is_unavailable_and_the_connection_keeps_serving(url: str) -> None:
     def broken(session: Session) -> None:
         session.one("SELECT no_such_column FROM users")

@@ -19,6 +19,14 @@ log = logging.getLogger(__name__)
 _STOP = object()
 
 
+class DuplicateRow(AuthError):
+    """A write broke a unique constraint. The store that wrote knows what that means (an email
+    already taken); anywhere else it is a random id colliding, which a retry mends."""
+
+    def __init__(self) -> None:
+        super().__init__(Reason.UNAVAILABLE, "The write collided with another; retry.")
+
+
 class Abandoned(Exception):
     """The caller stopped waiting before the job committed: it rolled back instead."""
 
@@ -89,7 +97,7 @@ class ConnectionThreads:
                         # nothing ran, so run the job once more on a new connection.
                         return self._perform(None, job)
             if dialect.is_unique_violation(error):
-                failure = AuthError(Reason.ALREADY_EXISTS, "A user with that email already exists.")
+                failure = DuplicateRow()
                 failure.__cause__ = error
                 return connection, None, failure
             if not dialect.is_database_error(error):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from .. import passwords
+from ..errors import AuthError, Reason
 from ..users import User, new_user_id, normalize_email
+from .connection_threads import DuplicateRow
 from .database import Database
 from .session import Row, Session
 
@@ -52,7 +54,12 @@ class UserStore:
             created_at=datetime.now(UTC),
             last_login=None,
         )
-        await self.database.write(insert_user, user, password_hash)
+        try:
+            await self.database.write(insert_user, user, password_hash)
+        except DuplicateRow as error:
+            raise AuthError(
+                Reason.ALREADY_EXISTS, "A user with that email already exists."
+            ) from error
         return user
 
     async def verify_credentials(self, email: str, password: str) -> User | None:
