@@ -80,9 +80,10 @@ def make_room_for(work_areas: int) -> None:
 def release_free_memory() -> None:
     """Return every free heap page to the kernel.
 
-    It holds the allocator's one lock while it works (3 to 15 ms for two work areas), so
-    another thread that allocates meanwhile waits: `passwords` calls it from its pool, and
-    only once hashing has paused.
+    It holds the allocator's one lock while it works (3 to 15 ms for two work areas), and
+    every thread that allocates meanwhile waits, the event loop included: `passwords` calls
+    it from its pool once hashing has paused, and the `--workers` supervisor once it has
+    prepared the store. That is one pause of a few ms per burst of logins, not per request.
     """
     libc = _glibc()
     if libc is not None:

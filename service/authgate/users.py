@@ -42,14 +42,15 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # base32 without I, L, O and U
+
+
 class _MonotonicUlid:
     """ULID-style ids: 48-bit milliseconds then 80 random bits, Crockford base32.
 
     Within one millisecond the random part is incremented (the ULID spec's monotonic mode), so
     ids from one process sort in creation order and keyset pages list users by creation.
     """
-
-    _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -61,12 +62,12 @@ class _MonotonicUlid:
             if value <= self._last:
                 value = self._last + 1
             self._last = value
-        return "".join(self._ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
+        return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 new_user_id = _MonotonicUlid()
 # What new_user_id makes: 26 characters of Crockford base32.
-USER_ID_SHAPE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+USER_ID_SHAPE = re.compile(f"[{_CROCKFORD}]{{26}}")
 
 
 def new_account_problems(email: str, password: str) -> dict[str, list[str]]:

@@ -97,9 +97,9 @@ class ConnectionThreads:
                         # nothing ran, so run the job once more on a new connection.
                         return self._perform(None, job)
             if dialect.is_unique_violation(error):
-                failure = DuplicateRow()
-                failure.__cause__ = error
-                return connection, None, failure
+                duplicate = DuplicateRow()
+                duplicate.__cause__ = error
+                return connection, None, duplicate
             if not dialect.is_database_error(error):
                 return connection, None, error  # ours (an AuthError, or a bug): as it is
             STORE_ERRORS.inc()

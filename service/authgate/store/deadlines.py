@@ -20,8 +20,9 @@ from ..metrics import STORE_ERRORS
 if TYPE_CHECKING:
     from .session import Session
 
-# connect_timeout and statement_timeout cover a dead server, but not a partition that
-# swallows packets on an open connection: this does.
+# The connection's own timeouts each cover one way a call can hang (connect, statement, and
+# on PostgreSQL the TCP user timeout and keepalives); this bounds the caller's wait whatever
+# holds it, a lock or a queue included.
 OPERATION_DEADLINE = 6.0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..database_url import parse_database_url
+from .deadlines import OPERATION_DEADLINE
 
 
 class Dialect(Protocol):
@@ -138,7 +139,8 @@ class PostgresDialect:
             keepalives_idle=5,
             keepalives_interval=2,
             keepalives_count=3,
-            tcp_user_timeout=6000,
+            # Unacknowledged for as long as a caller may wait: the connection is gone.
+            tcp_user_timeout=int(OPERATION_DEADLINE * 1000),
         )
 
     def sql(self, statement: str) -> str:
