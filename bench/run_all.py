@@ -480,11 +480,6 @@ def import_seconds() -> float:
 # --------------------------------------------------------------------------- ListUsers at scale
 
 
-# Each point's seconds are split over this many rounds, every size and page measured once per
-# round: noise on the shared machine then hits every size alike.
-SCALE_ROUNDS = 2
-
-
 @dataclass(frozen=True)
 class ScaleStore:
     """One store of one size, and the server over it."""
@@ -508,7 +503,9 @@ def scale_series(
     run: report.Run, args: argparse.Namespace, tmp: Path, backend: str, stores: list[ScaleStore]
 ) -> None:
     """ListUsers on a store of each size (one per size, each with its own server), measured
-    round-robin rather than one size after another."""
+    round-robin rather than one size after another: each point's seconds are split over
+    `--rounds`, every size and page measured once per round, so noise on the shared machine
+    hits every size alike."""
     targets: list[ScaleTarget] = []
     for size, store in zip(args.sizes, stores, strict=True):
         started = time.monotonic()
@@ -533,13 +530,13 @@ def scale_series(
             shown = plan if page == "deep" and size == args.sizes[-1] else ""
             targets.append(ScaleTarget(store.server, total, page, url, script, shown))
     results: list[list[LoadResult]] = [[] for _ in targets]
-    for _ in range(SCALE_ROUNDS):
+    for _ in range(args.rounds):
         for target, measured in zip(targets, results, strict=True):
             result = load.wrk(
                 target.url,
                 target.script,
                 connections=1,
-                duration=max(1, round(args.scale_duration / SCALE_ROUNDS)),  # wrk: whole s
+                duration=max(1, round(args.scale_duration / args.rounds)),  # wrk: whole s
             )
             target.server.check_alive()
             if result.failed:
@@ -549,8 +546,8 @@ def scale_series(
         merged = LoadResult(
             requests=sum(r.requests for r in measured),
             seconds=sum(r.seconds for r in measured),
-            p50_ms=sum(r.p50_ms for r in measured) / len(measured),
-            p99_ms=sum(r.p99_ms for r in measured) / len(measured),
+            p50_ms=report.p50(measured),
+            p99_ms=report.p99(measured),
             failed=0,
         )
         run.scale.append(report.ScalePoint(backend, target.users, target.page, merged, target.plan))
