@@ -86,11 +86,12 @@ proto-lint: node_modules/.installed build/proto-include/google/api/annotations.p
 proto-baseline: node_modules/.installed build/proto-include/google/api/annotations.proto
 	$(BUF) build proto --exclude-source-info -o $(PROTO_BASELINE)
 
-## lint: ruff, mypy --strict on the core, and buf
+## lint: ruff, mypy --strict by package, import-linter (the layers), and buf
 lint: $(BIN)/.installed proto-lint
 	$(BIN)/ruff check service tests proto clients $(wildcard bench)
 	$(BIN)/ruff format --check service tests proto clients $(wildcard bench)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) node_modules build test-artifacts

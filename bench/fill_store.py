@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 from sqlalchemy.dialects import sqlite
 
+from authgate.core.users import new_user_id
 from authgate.store.schema import users
-from authgate.users import new_user_id
 
 PLACEHOLDER_HASH = "$bench$not-a-password-hash"
 CHUNK = 50_000

@@ -26,7 +26,7 @@ import floor_work
 import uvicorn
 from connexion import AsyncApp
 
-from authgate.server import bind_socket
+from authgate.process.server import bind_socket
 
 SPEC = Path(__file__).with_name("floor_openapi.yaml")
 JSON = {"Content-Type": "application/json"}

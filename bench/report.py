@@ -10,7 +10,7 @@ from pathlib import Path
 from load import LoadResult
 from profiles import OTHER, RATE, Profile
 
-# Targets (issue 5).
+# Targets: throughput and p99 against the floor, login against argon2, scale, start-up, memory.
 THROUGHPUT_MIN = 0.90  # AuthGate / floor, requests per second
 P99_MAX = 1.2  # AuthGate p99 / floor p99 at the same concurrency
 LOGIN_MIN = 0.90  # login rate / what argon2 alone allows on the cores used

@@ -50,7 +50,7 @@ from load import LoadResult
 from machine import cpu_model, package_versions
 from sqlalchemy.engine import make_url
 
-from authgate.paging import encode_page_token
+from authgate.core.paging import encode_page_token
 from authgate.v1 import auth_pb2
 
 import servers

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from authgate import keys
-from authgate.store import Database, UserStore
-from authgate.tokens import TokenCodec
-from authgate.users import User
+from authgate.core import keys
+from authgate.core.tokens import TokenCodec
+from authgate.core.users import User
+from authgate.store.database import Database
+from authgate.store.users import UserStore
 
 from databases import temporary_postgres_database
 from doors import GrpcDoor, RestDoor

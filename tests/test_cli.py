@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from authgate import keys
-from authgate.store import Database, UserStore
+from authgate.core import keys
+from authgate.store.database import Database
+from authgate.store.users import UserStore
 
 from servers import ServerProcess
 

@@ -14,11 +14,13 @@ from typing import TypeVar
 import psycopg
 import pytest
 
-from authgate.errors import AuthError, Reason
-from authgate.store import Database, UserStore, deadlines, migrate
+from authgate.core.errors import AuthError, Reason
+from authgate.store import deadlines
+from authgate.store.database import Database
 from authgate.store.dialects import PostgresDialect
-from authgate.store.schema_version import MigrationFailed
+from authgate.store.schema_version import MigrationFailed, migrate
 from authgate.store.session import Session
+from authgate.store.users import UserStore
 
 from databases import temporary_postgres_database
 from unit_fixtures import (
@@ -199,7 +201,8 @@ def test_connections_killed_while_idle_are_replaced_without_an_error() -> None:
 def test_migrating_in_a_child_leaves_alembic_out_of_the_serving_process(tmp_path: Path) -> None:
     script = (
         "import asyncio, sys\n"
-        "from authgate.store import Database, is_current, migrate\n"
+        "from authgate.store.database import Database\n"
+        "from authgate.store.schema_version import is_current, migrate\n"
         "async def main():\n"
         f"    url = {sqlite_url(tmp_path)!r}\n"
         "    database = Database(url)\n"

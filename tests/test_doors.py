@@ -9,12 +9,12 @@ import time
 import jwt
 import pytest
 
-from authgate.tokens import TokenType
+from authgate.core.tokens import TokenType
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD
 from doors import Outcome
 
-# The documented mapping (shared/DESIGN.md, "Errors"): reason -> (HTTP status, gRPC code).
+# The documented mapping (docs/architecture.md, "Errors"): reason -> (HTTP status, gRPC code).
 STATUS = {
     "invalid_request": (400, "INVALID_ARGUMENT"),
     "no_active_account": (401, "UNAUTHENTICATED"),

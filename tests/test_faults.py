@@ -30,8 +30,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from authgate.grpc_api import DRAIN_SECONDS
-from authgate.store import Database, UserStore
+from authgate.grpc.server import DRAIN_SECONDS
+from authgate.store.database import Database
+from authgate.store.users import UserStore
 from authgate.v1 import auth_pb2, auth_pb2_grpc
 
 from databases import temporary_postgres_database

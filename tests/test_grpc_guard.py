@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 import pytest
 
-from authgate.grpc_api import SERVICE_NAME, AuthServiceInterceptor
+from authgate.grpc.interceptor import SERVICE_NAME, AuthServiceInterceptor
 from authgate.v1 import auth_pb2
 
 OPEN = f"/{SERVICE_NAME}/RefreshToken"

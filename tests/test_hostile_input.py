@@ -1,4 +1,4 @@
-"""The hostile-input catalogue (issue 4): every entry gets a 4xx or the right gRPC code, never a
+"""The hostile-input catalogue: every entry gets a 4xx or the right gRPC code, never a
 5xx, UNKNOWN or INTERNAL, and the service stays up. Forged tokens go through both doors."""
 
 from __future__ import annotations

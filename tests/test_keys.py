@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from authgate import keys
-from authgate.tokens import TokenCodec, TokenType
+from authgate.core import keys
+from authgate.core.tokens import TokenCodec, TokenType
 
 from unit_fixtures import ALGORITHMS, ISSUER, Clock
 

@@ -19,7 +19,7 @@ import grpc
 import httpx
 import pytest
 
-from authgate import keys
+from authgate.core import keys
 from authgate.v1 import auth_pb2, auth_pb2_grpc
 
 from servers import ServerProcess

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from authgate.logs import JsonLines, JsonMessage
+from authgate.observability.logs import JsonLines, JsonMessage
 
 FIELDS: dict[str, object] = {
     "door": "rest",

@@ -111,7 +111,7 @@ def test_a_hashing_burst_reuses_the_work_areas_and_gives_them_back_after() -> No
         import time
         from pathlib import Path
 
-        from authgate import memory, passwords
+        from authgate.core import memory, passwords
 
         def rss_mb():
             status = Path("/proc/self/status").read_text()

@@ -15,7 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from authgate import messages
-from authgate.users import User, UserPage
+from authgate.core.users import User, UserPage
 
 ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
 # Microseconds in each of protobuf's JSON forms: no fraction, 3 digits, 6 digits.

@@ -1,4 +1,4 @@
-"""Metrics and request logs (issue 5): /metrics after the guide's flow, one line per request."""
+"""Metrics and request logs: /metrics after the guide's flow, one line per request."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from argon2 import PasswordHasher, Type
 
-from authgate import passwords
+from authgate.core import passwords
 
 PASSWORD = "correct horse battery"
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from authgate.settings import Settings
+from authgate.process.settings import Settings
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from authgate.store import Database, UserStore
+from authgate.store.database import Database
+from authgate.store.users import UserStore
 
 from conftest import open_door
 from databases import temporary_postgres_database

@@ -1,4 +1,4 @@
-"""Issue 4 through both doors: verify, revoke, logout everywhere, rotation, throttling, keys."""
+"""Token lifecycle through both doors: verify, revoke, logout everywhere, rotation, throttling, keys."""
 
 from __future__ import annotations
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from authgate.database_url import parse_database_url
-from authgate.settings import Settings
+from authgate.process.settings import Settings
+from authgate.store.database_url import parse_database_url
 
-# shared/DESIGN.md, "Operations": the operator-facing table of variables and defaults.
+# The README's operator-facing table of variables and defaults.
 DOCUMENTED_DEFAULTS = {
     "AUTHGATE_HTTP_ADDR": ("http_addr", "127.0.0.1:8000"),
     "AUTHGATE_GRPC_ADDR": ("grpc_addr", "127.0.0.1:50051"),

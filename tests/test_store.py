@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from authgate.admin import Administration
-from authgate.errors import NO_ACTIVE_ACCOUNT_DETAIL, AuthError, Reason
-from authgate.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from authgate.store import Database, UserStore, is_current, migrate
-from authgate.store.schema_version import HEAD_REVISION, alembic_config
-from authgate.tokens import TokenType
-from authgate.users import User
+from authgate.core.admin import Administration
+from authgate.core.errors import NO_ACTIVE_ACCOUNT_DETAIL, AuthError, Reason
+from authgate.core.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from authgate.core.tokens import TokenType
+from authgate.core.users import User
+from authgate.store.database import Database
+from authgate.store.schema_version import HEAD_REVISION, alembic_config, is_current, migrate
+from authgate.store.users import UserStore
 
 from unit_fixtures import (
     PASSWORD,

@@ -1,4 +1,4 @@
-"""TokenCodec: what it signs, and every token it must refuse (shared/DESIGN.md, "Tokens")."""
+"""TokenCodec: what it signs, and every token it must refuse (docs/architecture.md, "Tokens")."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from authgate.errors import AuthError, Reason
-from authgate.keys import KeySet
-from authgate.tokens import MAX_TOKEN_LENGTH, TokenCodec, TokenType
+from authgate.core.errors import AuthError, Reason
+from authgate.core.keys import KeySet
+from authgate.core.tokens import MAX_TOKEN_LENGTH, TokenCodec, TokenType
 
 from unit_fixtures import (
     ALGORITHMS,
@@ -32,7 +32,7 @@ from unit_fixtures import (
     sign_by_hand,
 )
 
-# DESIGN.md's claims, plus `ver`: the user's token version, bumped to revoke all (issue 4).
+# The documented claims, plus `ver`: the user's token version, bumped by a logout everywhere.
 EXPECTED_CLAIMS = {"iss", "sub", "user_id", "token_type", "jti", "iat", "exp", "ver"}
 
 

@@ -16,15 +16,17 @@ from typing import Any
 
 import jwt
 
-from authgate.admin import Administration
-from authgate.core import AuthCore
-from authgate.keys import Key, KeySet
-from authgate.store import Database, RefreshTokenRegistry, UserStore, migrate
+from authgate.core.admin import Administration
+from authgate.core.keys import Key, KeySet
+from authgate.core.operations import AuthCore
+from authgate.core.throttle import LoginThrottle
+from authgate.core.tokens import TokenCodec
+from authgate.core.users import User, new_user_id
+from authgate.store.database import Database
+from authgate.store.refresh_tokens import RefreshTokenRegistry
+from authgate.store.schema_version import migrate
 from authgate.store.session import Session
-from authgate.store.users import insert_user
-from authgate.throttle import LoginThrottle
-from authgate.tokens import TokenCodec
-from authgate.users import User, new_user_id
+from authgate.store.users import UserStore, insert_user
 
 ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
 ISSUER = "authgate"

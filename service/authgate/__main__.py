@@ -1,3 +1,3 @@
-from .cli import main
+from authgate.process.cli import main
 
 raise SystemExit(main())

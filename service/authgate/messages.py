@@ -1,7 +1,7 @@
 """Core results as authgate.v1 messages: the one mapping both doors use.
 
 The gRPC door returns these messages; the REST door renders them with the protobuf JSON
-mapping, so its bodies are what a gRPC-JSON gateway would produce (shared/DESIGN.md). The
+mapping, so its bodies are what a gRPC-JSON gateway would produce (docs/architecture.md, "Wire formats"). The
 user list, the one large body, is built as that JSON directly (`list_users_json`):
 json_format walks descriptors field by field, several times slower; tests/test_messages.py
 holds the two equal.
@@ -17,9 +17,9 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from .core import RefreshedTokens, TokenPair
-from .users import User, UserPage
-from .v1 import auth_pb2
+from authgate.core.operations import RefreshedTokens, TokenPair
+from authgate.core.users import User, UserPage
+from authgate.v1 import auth_pb2
 
 # Timestamp.FromDatetime reads a naive datetime as UTC; so do both mappings here.
 _EPOCH_NAIVE = datetime(1970, 1, 1)

@@ -1,16 +1,5 @@
-"""Persistence: plain SQL over SQLite (default) or PostgreSQL, Alembic migrations."""
+"""Persistence: plain SQL over SQLite (default) or PostgreSQL, Alembic migrations.
 
-from .database import Database
-from .refresh_tokens import RefreshTokenRegistry, RegisteredToken, TokenState
-from .schema_version import is_current, migrate
-from .users import UserStore
-
-__all__ = [
-    "Database",
-    "RefreshTokenRegistry",
-    "RegisteredToken",
-    "TokenState",
-    "UserStore",
-    "is_current",
-    "migrate",
-]
+Import from the modules themselves (`authgate.store.users`, ...): this file imports nothing,
+so that reading the database URL (`database_url`) at start-up does not load the store stack.
+"""

@@ -8,11 +8,11 @@ import threading
 import time
 from typing import Any
 
-from ..errors import AuthError, Reason, unavailable
-from ..metrics import STORE_ERRORS
-from .deadlines import Job
-from .dialects import Dialect
-from .session import Session
+from authgate.core.errors import AuthError, Reason, unavailable
+from authgate.observability.metrics import STORE_ERRORS
+from authgate.store.deadlines import Job
+from authgate.store.dialects import Dialect
+from authgate.store.session import Session
 
 log = logging.getLogger(__name__)
 

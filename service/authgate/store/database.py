@@ -11,10 +11,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from .connection_threads import ConnectionThreads
-from .deadlines import Deadlines, Job
-from .dialects import dialect_for
-from .session import Session
+from authgate.store.connection_threads import ConnectionThreads
+from authgate.store.deadlines import Deadlines, Job
+from authgate.store.dialects import dialect_for
+from authgate.store.session import Session
 
 Params = ParamSpec("Params")
 Result = TypeVar("Result")

@@ -14,11 +14,11 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import unavailable
-from ..metrics import STORE_ERRORS
+from authgate.core.errors import unavailable
+from authgate.observability.metrics import STORE_ERRORS
 
 if TYPE_CHECKING:
-    from .session import Session
+    from authgate.store.session import Session
 
 # The connection's own timeouts each cover one way a call can hang (connect, statement, and
 # on PostgreSQL the TCP user timeout and keepalives); this bounds the caller's wait whatever

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..database_url import parse_database_url
-from .deadlines import OPERATION_DEADLINE
+from authgate.store.database_url import parse_database_url
+from authgate.store.deadlines import OPERATION_DEADLINE
 
 
 class Dialect(Protocol):

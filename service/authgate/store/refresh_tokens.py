@@ -6,10 +6,10 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..users import User
-from .database import Database
-from .session import Row, Session
-from .users import fetch_user
+from authgate.core.users import User
+from authgate.store.database import Database
+from authgate.store.session import Row, Session
+from authgate.store.users import fetch_user
 
 
 class TokenState(enum.Enum):

@@ -11,9 +11,9 @@ import multiprocessing
 import sys
 from typing import Any
 
-from ..database_url import parse_database_url
-from .database import Database
-from .session import Session
+from authgate.store.database import Database
+from authgate.store.database_url import parse_database_url
+from authgate.store.session import Session
 
 # The newest revision in migrations/versions (tests/test_store.py holds the two equal).
 HEAD_REVISION = "0002"

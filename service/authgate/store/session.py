@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .dialects import Dialect
+from authgate.store.dialects import Dialect
 
 Row = tuple[Any, ...]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .. import passwords
-from ..errors import AuthError, Reason
-from ..users import User, new_user_id, normalize_email
-from .connection_threads import DuplicateRow
-from .database import Database
-from .session import Row, Session
+from authgate.core import passwords
+from authgate.core.errors import AuthError, Reason
+from authgate.core.users import User, new_user_id, normalize_email
+from authgate.store.connection_threads import DuplicateRow
+from authgate.store.database import Database
+from authgate.store.session import Row, Session
 
 # The columns a User is built from (every one but the hash), in the order `user_from_row`
 # reads them; every statement below returns them. (noqa S608: the only text put into these

@@ -15,7 +15,7 @@ import limits
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
-from .errors import AuthError, Reason
+from authgate.core.errors import AuthError, Reason
 
 
 def throttled(retry_after: int) -> AuthError:

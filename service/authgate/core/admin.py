@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .audit import audit
-from .errors import AuthError, Reason, invalid_request
-from .store import RefreshTokenRegistry, UserStore
-from .users import User, new_account_problems
+from authgate.core.audit import audit
+from authgate.core.errors import AuthError, Reason, invalid_request
+from authgate.core.users import User, new_account_problems
+from authgate.store.refresh_tokens import RefreshTokenRegistry
+from authgate.store.users import UserStore
 
 
 class Administration:

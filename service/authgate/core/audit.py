@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
-from . import metrics
-from .logs import JsonMessage
+from authgate.observability import metrics
+from authgate.observability.logs import JsonMessage
 
 log = logging.getLogger("authgate.audit")
 

@@ -1,4 +1,4 @@
-"""JWT access and refresh tokens (shared/DESIGN.md, "Tokens"), signed and checked with PyJWT.
+"""JWT access and refresh tokens (docs/architecture.md, "Tokens"), signed and checked with PyJWT.
 
 Access and refresh tokens differ only in `token_type`, lifetime and the `typ` header, as in
 simplejwt. PyJWT's exceptions become AuthError here and nowhere else.
@@ -17,8 +17,8 @@ from typing import Any
 
 import jwt
 
-from .errors import token_not_valid
-from .keys import KeyRing, KeySet
+from authgate.core.errors import token_not_valid
+from authgate.core.keys import KeyRing, KeySet
 
 # RFC 8725 §3.1 asks for a bound on what we parse; a real token of ours is well under 1 KiB.
 MAX_TOKEN_LENGTH = 8192

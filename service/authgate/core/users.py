@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import passwords
+from authgate.core import passwords
 
 MAX_EMAIL_LENGTH = 254  # RFC 5321 §4.5.3.1.3, the longest usable forward-path
 # Deliberately loose: one @, something on each side, a dot in the domain, no white space

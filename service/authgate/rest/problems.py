@@ -9,7 +9,7 @@ from http import HTTPStatus
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from .errors import AuthError, Code, Reason
+from authgate.core.errors import AuthError, Code, Reason
 
 log = logging.getLogger(__name__)
 

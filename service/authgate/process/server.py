@@ -7,16 +7,17 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import uvicorn
 
-from . import passwords
-from .core import AuthCore
-from .grpc_api import start_grpc_door
-from .rest_app import create_rest_app
-from .runtime import open_runtime
-from .settings import Settings, split_address
+from authgate.core import passwords
+from authgate.core.operations import AuthCore
+from authgate.grpc.server import start_grpc_door
+from authgate.process.runtime import open_runtime
+from authgate.process.settings import Settings, split_address
+from authgate.rest.app import create_rest_app
 
 log = logging.getLogger("authgate")
 
@@ -68,6 +69,30 @@ async def serve_forever(settings: Settings, *, prepare: bool = True) -> None:
 
 
 async def _serve_doors(core: AuthCore, settings: Settings, stop: asyncio.Event) -> None:
+    async with running_doors(core, settings) as doors:
+        log.info("rest listening on http://%s", doors.rest_address)
+        log.info("grpc listening on %s", doors.grpc_address)
+        stop_task = asyncio.create_task(stop.wait())
+        await asyncio.wait({doors.rest_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
+        log.info("shutting down: draining in-flight requests")
+
+
+@dataclass(frozen=True)
+class RunningDoors:
+    """Both doors, listening; `rest_task` ends if uvicorn stops by itself."""
+
+    rest_address: str
+    grpc_address: str
+    rest_task: asyncio.Task[None]
+
+
+@contextlib.asynccontextmanager
+async def running_doors(core: AuthCore, settings: Settings) -> AsyncIterator[RunningDoors]:
+    """Both doors serving `core` on this event loop; on exit, both drain and stop.
+
+    `authgate serve` runs this until a signal; the in-process door tests run it around a test.
+    """
     try:
         rest_socket = bind_socket(settings.http_addr, reuse_port=settings.workers > 1)
     except OSError as error:
@@ -86,16 +111,14 @@ async def _serve_doors(core: AuthCore, settings: Settings, stop: asyncio.Event) 
         )
         grpc_door = await start_grpc_door(core, settings.grpc_addr)
         rest_task = asyncio.create_task(rest_server.serve(sockets=[rest_socket]))
-        # uvicorn exposes no start event; its `started` flag flips once it accepts.
-        while not rest_server.started and not rest_task.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-        grpc_host = split_address(settings.grpc_addr)[0]
-        log.info("rest listening on http://%s", _display(rest_host, rest_port))
-        log.info("grpc listening on %s", _display(grpc_host, grpc_door.port))
-
-        stop_task = asyncio.create_task(stop.wait())
-        await asyncio.wait({rest_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        log.info("shutting down: draining in-flight requests")
-        rest_server.should_exit = True
-        await asyncio.gather(grpc_door.stop(settings.shutdown_grace_seconds), rest_task)
-        stop_task.cancel()
+        try:
+            # uvicorn exposes no start event; its `started` flag flips once it accepts.
+            while not rest_server.started and not rest_task.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            grpc_host = split_address(settings.grpc_addr)[0]
+            yield RunningDoors(
+                _display(rest_host, rest_port), _display(grpc_host, grpc_door.port), rest_task
+            )
+        finally:
+            rest_server.should_exit = True
+            await asyncio.gather(grpc_door.stop(settings.shutdown_grace_seconds), rest_task)

@@ -5,14 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from . import passwords
-from .audit import audit
-from .errors import AuthError, Reason, invalid_request, no_active_account, token_not_valid
-from .paging import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_limit
-from .store import RefreshTokenRegistry, TokenState, UserStore
-from .throttle import LoginThrottle
-from .tokens import TokenClaims, TokenCodec, TokenType
-from .users import MAX_EMAIL_LENGTH, User, UserPage, normalize_email
+from authgate.core import passwords
+from authgate.core.audit import audit
+from authgate.core.errors import (
+    AuthError,
+    Reason,
+    invalid_request,
+    no_active_account,
+    token_not_valid,
+)
+from authgate.core.paging import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_limit
+from authgate.core.throttle import LoginThrottle
+from authgate.core.tokens import TokenClaims, TokenCodec, TokenType
+from authgate.core.users import MAX_EMAIL_LENGTH, User, UserPage, normalize_email
+from authgate.store.refresh_tokens import RefreshTokenRegistry, TokenState
+from authgate.store.users import UserStore
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import base64
 import binascii
 import json
 
-from .errors import invalid_request
-from .users import USER_ID_SHAPE
+from authgate.core.errors import invalid_request
+from authgate.core.users import USER_ID_SHAPE
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000

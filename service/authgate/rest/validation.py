@@ -13,7 +13,7 @@ from connexion.validators import JSONRequestBodyValidator, ParameterValidator
 from jsonschema import ValidationError
 from starlette.datastructures import Headers
 
-from .errors import invalid_request
+from authgate.core.errors import invalid_request
 
 _TYPE_NAMES = {
     "string": "a string",

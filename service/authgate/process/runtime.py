@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from . import keys, passwords
-from .admin import Administration
-from .core import AuthCore, RefreshPolicy
-from .settings import Settings
-from .store import Database, RefreshTokenRegistry, UserStore, is_current, migrate
-from .throttle import LoginThrottle
-from .tokens import TokenCodec
+from authgate.core import keys, passwords
+from authgate.core.admin import Administration
+from authgate.core.operations import AuthCore, RefreshPolicy
+from authgate.core.throttle import LoginThrottle
+from authgate.core.tokens import TokenCodec
+from authgate.process.settings import Settings
+from authgate.store.database import Database
+from authgate.store.refresh_tokens import RefreshTokenRegistry
+from authgate.store.schema_version import is_current, migrate
+from authgate.store.users import UserStore
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from connexion import request
 
-from . import messages
-from .core import AuthCore
+from authgate import messages
+from authgate.core.operations import AuthCore
 
 JSON = {"Content-Type": "application/json"}
 Reply = tuple[dict[str, Any], int, dict[str, str]]

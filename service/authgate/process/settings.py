@@ -14,7 +14,7 @@ from typing import Any
 
 import limits
 
-from .database_url import parse_database_url
+from authgate.store.database_url import parse_database_url
 
 ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
 

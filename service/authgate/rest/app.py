@@ -18,16 +18,16 @@ from connexion.validators import VALIDATOR_MAP
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .core import AuthCore
-from .errors import AuthError
-from .observability import RestObservability
-from .rest_problems import auth_error_problem, http_error_problem, unexpected_error_problem
-from .rest_validation import FieldErrorsJSONBodyValidator, FieldErrorsParameterValidator
+from authgate.core.errors import AuthError
+from authgate.core.operations import AuthCore
+from authgate.rest.observability import RestObservability
+from authgate.rest.problems import auth_error_problem, http_error_problem, unexpected_error_problem
+from authgate.rest.validation import FieldErrorsJSONBodyValidator, FieldErrorsParameterValidator
 
 try:  # libyaml's loader when PyYAML was built with it: 3 ms for our spec, not 35-80 ms
     from yaml import CSafeLoader as SpecLoader
 except ImportError:
-    from yaml import SafeLoader as SpecLoader
+    from yaml import SafeLoader as SpecLoader  # type: ignore[assignment]
 
 
 def spec_path() -> Path:

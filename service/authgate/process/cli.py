@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import AuthError
-from .logs import configure_logging
-from .memory import configure_allocator
-from .settings import Settings
+from authgate.core.errors import AuthError
+from authgate.core.memory import configure_allocator
+from authgate.observability.logs import configure_logging
+from authgate.process.settings import Settings
 
 
 def _settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -83,8 +83,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
 async def _run_admin(args: argparse.Namespace, settings: Settings) -> None:
     # Imported here: `serve --workers N` starts its workers before it needs the store stack.
-    from . import keys
-    from .runtime import open_runtime
+    from authgate.core import keys
+    from authgate.process.runtime import open_runtime
 
     if args.command == "keys":
         # A retired key must outlive every token it signed.
@@ -141,10 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             # Imported here: the admin commands need neither door's stack (a second saved).
             if settings.workers > 1:
-                from .workers import supervise
+                from authgate.process.workers import supervise
 
                 return supervise(settings)
-            from .server import serve_forever
+            from authgate.process.server import serve_forever
 
             asyncio.run(serve_forever(settings))
         else:

@@ -24,9 +24,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-from .logs import configure_logging
-from .memory import configure_allocator, release_free_memory
-from .settings import Settings, split_address
+from authgate.core.memory import configure_allocator, release_free_memory
+from authgate.observability.logs import configure_logging
+from authgate.process.settings import Settings, split_address
 
 log = logging.getLogger("authgate")
 
@@ -44,7 +44,9 @@ def reserve_port(address: str) -> tuple[str, socket.socket]:
 
 async def _prepare(settings: Settings) -> None:
     """Migrate, make the keys and the bootstrap user once, before any worker opens the store."""
-    from .runtime import open_runtime  # the store stack: imported while the workers import
+    from authgate.process.runtime import (
+        open_runtime,  # the store stack: imported while the workers import
+    )
 
     async with open_runtime(settings) as runtime:
         log.info("store migrated; %d user(s)", await runtime.core.store.count())
@@ -61,7 +63,9 @@ def _worker(settings: Settings, prepared: Connection) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _leave_before_serving)
     configure_logging(settings.log_level, settings.log_format)
-    from .server import serve_forever  # the door stack, about a second, as the store is prepared
+    from authgate.process.server import (
+        serve_forever,  # the door stack, about a second, as the store is prepared
+    )
 
     if not prepared.poll():
         log.info("worker %d waiting for the store to be prepared", os.getpid())

@@ -1,7 +1,7 @@
 """The one error type the core raises, and the table of reasons it can carry.
 
 Each door maps an AuthError once: the gRPC door to a status code with google.rpc.ErrorInfo,
-the REST door to an application/problem+json response (shared/DESIGN.md, "Errors").
+the REST door to an application/problem+json response (docs/architecture.md, "Errors").
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def token_not_valid(detail: str = "Token is invalid or expired.") -> AuthError:
     return AuthError(Reason.TOKEN_NOT_VALID, detail)
 
 
-# One message for every failed login, whatever the cause (shared/DESIGN.md: indistinguishable).
+# One message for every failed login, whatever the cause: an unknown email, a wrong password
+# and an inactive user are indistinguishable.
 NO_ACTIVE_ACCOUNT_DETAIL = "No active account found with the given credentials."
 
 

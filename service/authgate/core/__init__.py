@@ -1,0 +1,1 @@
+"""The protocol-free core: the operations both doors serve, and their parts."""

@@ -1,0 +1,110 @@
+"""The guard in front of every AuthService call: unparseable requests, draining, bearer tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from authgate.core.errors import AuthError, Reason, invalid_request, not_authenticated
+from authgate.core.operations import AuthCore
+from authgate.grpc.status import abort
+from authgate.v1 import auth_pb2
+
+SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+# RPCs that need `authorization: Bearer <access token>` metadata (REST: `security` in the spec).
+PROTECTED_METHODS = frozenset({f"/{SERVICE_NAME}/ListUsers", f"/{SERVICE_NAME}/RevokeAllTokens"})
+
+
+def bearer_token(metadata: Sequence[tuple[str, Any]] | None) -> str | None:
+    """The token of an `authorization: Bearer <token>` entry, or None when there is none."""
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+class _Unparseable:
+    """Stands in for a request whose bytes are not a valid message."""
+
+
+def _lenient(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    # grpc answers INTERNAL when a deserializer raises; a client's bad bytes are its own error.
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except DecodeError:
+            return _Unparseable()
+
+    return parse
+
+
+class AuthServiceInterceptor(grpc.aio.ServerInterceptor):
+    """Guards every AuthService RPC: unparseable requests get INVALID_ARGUMENT, and protected
+    RPCs are authenticated, with the caller handed to the handler as an argument.
+
+    A protected handler takes `(request, context, caller)`, so it cannot be served without
+    this interceptor in front of it.
+    """
+
+    def __init__(self, core: AuthCore, protected: frozenset[str] = PROTECTED_METHODS) -> None:
+        self.core = core
+        self.protected = protected
+        # Set at shutdown: new calls are turned away as UNAVAILABLE (retryable) while the
+        # calls grpc has already queued drain, instead of being CANCELLED by server.stop().
+        self.draining = False
+        # Open (unprotected) method -> (grpc's handler, its guard); see intercept_service.
+        self._open_guards: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or not method.startswith(f"/{SERVICE_NAME}/"):
+            return handler
+        if method in self.protected:
+            # Built per call: it carries this caller's token.
+            metadata = handler_call_details.invocation_metadata
+            return self._guard(handler, protected=True, token=bearer_token(metadata))
+        # An open method's guard needs nothing from the call, so it is built once per method
+        # (unless grpc hands over another handler for it).
+        guard = self._open_guards.get(method)
+        if guard is None or guard[0] is not handler:
+            guard = (handler, self._guard(handler, protected=False, token=None))
+            self._open_guards[method] = guard
+        return guard[1]
+
+    def _guard(
+        self, handler: grpc.RpcMethodHandler, protected: bool, token: str | None
+    ) -> grpc.RpcMethodHandler:
+        behavior = handler.unary_unary
+        core = self.core
+        interceptor = self
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                if interceptor.draining:
+                    raise AuthError(Reason.UNAVAILABLE, "The server is shutting down; retry.")
+                if isinstance(request, _Unparseable):
+                    raise invalid_request({"request": ["Not a valid protobuf message."]})
+                if not protected:
+                    return await behavior(request, context)
+                if token is None:
+                    raise not_authenticated()
+                caller = await core.authenticate(token)
+            except AuthError as error:
+                await abort(context, error)
+            return await behavior(request, context, caller)
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=_lenient(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,49 @@
+"""The gRPC door's access log and metrics: the outermost server interceptor."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import grpc
+
+from authgate.observability.access_log import record_request, request_id
+
+
+class GrpcObservability(grpc.aio.ServerInterceptor):
+    """Outermost gRPC interceptor: times, counts and logs every unary call."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        behavior = handler.unary_unary
+        operation = handler_call_details.method.rsplit("/", 1)[-1]
+        metadata: Iterable[tuple[str, Any]] = handler_call_details.invocation_metadata or ()
+        offered = next((v for k, v in metadata if k == "x-request-id" and isinstance(v, str)), None)
+        rid = request_id(offered)
+
+        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            outcome = "OK"
+            try:
+                return await behavior(request, context)
+            except BaseException:
+                code = context.code()
+                outcome = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+                raise
+            finally:
+                record_request(
+                    "grpc", operation, outcome, started, client=context.peer(), request_id=rid
+                )
+
+        return grpc.unary_unary_rpc_method_handler(
+            observed,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

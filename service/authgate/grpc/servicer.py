@@ -1,0 +1,105 @@
+"""AuthService's methods: parse the message, call the core, map the result or the AuthError."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from authgate import messages
+from authgate.core.errors import AuthError
+from authgate.core.operations import AuthCore
+from authgate.core.users import User
+from authgate.grpc.status import abort
+from authgate.v1 import auth_pb2, auth_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+Reply = TypeVar("Reply")
+
+
+def _maps_errors(method: Callable[..., Awaitable[Reply]]) -> Callable[..., Awaitable[Reply]]:
+    """Turn AuthError into its status; an unexpected exception into INTERNAL, logged once."""
+
+    @functools.wraps(method)
+    async def wrapper(
+        self: Any, request: Any, context: grpc.aio.ServicerContext, *args: Any
+    ) -> Reply:
+        try:
+            return await method(self, request, context, *args)
+        except AuthError as error:
+            await abort(context, error)
+        except Exception:
+            log.exception("unhandled error in %s", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "Internal error.")
+            raise  # pragma: no cover - abort raises
+
+    return wrapper
+
+
+class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
+    def __init__(self, core: AuthCore) -> None:
+        self.core = core
+
+    @_maps_errors
+    async def IssueToken(
+        self, request: auth_pb2.IssueTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.IssueTokenResponse:
+        pair = await self.core.issue_token_pair(request.email, request.password, _peer(context))
+        return messages.issue_token_response(pair)
+
+    @_maps_errors
+    async def RefreshToken(
+        self, request: auth_pb2.RefreshTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.RefreshTokenResponse:
+        tokens = await self.core.refresh_access_token(request.refresh, _peer(context))
+        return messages.refresh_token_response(tokens)
+
+    @_maps_errors
+    async def VerifyToken(
+        self, request: auth_pb2.VerifyTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.VerifyTokenResponse:
+        await self.core.verify_token(request.token)
+        return auth_pb2.VerifyTokenResponse()
+
+    @_maps_errors
+    async def RevokeToken(
+        self, request: auth_pb2.RevokeTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.RevokeTokenResponse:
+        await self.core.revoke_token(request.refresh, _peer(context))
+        return auth_pb2.RevokeTokenResponse()
+
+    @_maps_errors
+    async def RevokeAllTokens(  # the interceptor passes the caller
+        self,
+        request: auth_pb2.RevokeAllTokensRequest,
+        context: grpc.aio.ServicerContext,
+        caller: User,
+    ) -> auth_pb2.RevokeAllTokensResponse:
+        await self.core.revoke_all_tokens(caller, _peer(context))
+        return auth_pb2.RevokeAllTokensResponse()
+
+    @_maps_errors
+    async def GetJwks(
+        self, request: auth_pb2.GetJwksRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.GetJwksResponse:
+        return messages.jwks_response(self.core.public_keys())
+
+    @_maps_errors
+    async def ListUsers(  # the interceptor passes the caller
+        self, request: auth_pb2.ListUsersRequest, context: grpc.aio.ServicerContext, caller: User
+    ) -> auth_pb2.ListUsersResponse:
+        page = await self.core.list_visible_users(caller, request.page_size, request.page_token)
+        return messages.list_users_response(page)
+
+
+def _peer(context: grpc.aio.ServicerContext) -> str:
+    """The client's address from 'ipv4:1.2.3.4:5678' or 'ipv6:[::1]:5678'."""
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return rest.rpartition(":")[0].strip("[]")
+    return peer

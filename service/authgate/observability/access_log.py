@@ -1,0 +1,34 @@
+"""Per-request metrics and one structured log line per request, shared by both doors.
+
+Each request gets an id (the caller's `x-request-id` when it is sane, else a new one), echoed
+on REST responses. The log line names the door, operation, outcome, duration, client and id:
+never a header value, body, token or password.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from authgate.observability import metrics
+from authgate.observability.logs import JsonMessage
+
+log = logging.getLogger("authgate.access")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id(offered: str | None) -> str:
+    return offered if offered and _SANE_ID.fullmatch(offered) else uuid.uuid4().hex
+
+
+def record_request(door: str, operation: str, outcome: str, started: float, **fields: Any) -> None:
+    elapsed = time.perf_counter() - started
+    metrics.REQUESTS.labels(door, operation, outcome).inc()
+    metrics.LATENCY.labels(door, operation).observe(elapsed)
+    if log.isEnabledFor(logging.INFO):
+        line: dict[str, object] = {"door": door, "operation": operation, "outcome": outcome}
+        line.update(duration_ms=round(elapsed * 1000, 2), **fields)
+        log.info(JsonMessage(line))

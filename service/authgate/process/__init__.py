@@ -1,0 +1,1 @@
+"""The process shell: settings, assembling the core, serving both doors, workers, the CLI."""
