@@ -10,7 +10,7 @@ PROTO_BASELINE := proto/baseline/authgate-v1.binpb
 # Generated clients (never committed; see docs/clients.md).
 CLIENTS := build/clients
 
-.PHONY: run test bench stubs clients chromium lint proto-lint proto-baseline clean
+.PHONY: run check test bench stubs clients chromium lint proto-lint proto-baseline clean
 
 # .venv with AuthGate (editable) and its dev tools; redone when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -53,9 +53,14 @@ $(CLIENTS)/.generated: $(BIN)/.clients-installed node_modules/.installed \
 run: $(BIN)/.installed
 	$(BIN)/authgate serve
 
-## test: install everything (clients, Chromium) and run every test
+## check: the inner loop: unit and in-process door tests on SQLite, nothing but Python (< 60 s)
+check: $(BIN)/.installed
+	$(BIN)/pytest tests/unit tests/doors -m "not postgresql"
+
+## test: install everything (clients, Chromium) and run every test, with branch coverage
 test: $(BIN)/.installed node_modules/.installed clients chromium
-	$(BIN)/pytest
+	rm -f .coverage .coverage.*
+	$(BIN)/pytest --cov --cov-report=term
 
 ## bench: measure against the floor and rewrite docs/benchmarks.md (~6 min; BENCH_ARGS=--quick for a smoke run)
 bench: $(BIN)/.installed

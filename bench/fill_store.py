@@ -1,7 +1,7 @@
 """Filler users in bulk, straight into a migrated store: no argon2 (a placeholder hash).
 
-As tests/unit_fixtures.py insert_users: ids from authgate.users.new_user_id (ULIDs, so they
-sort in insertion order), the `users` table of authgate.store.schema. A million rows take
+As tests/unit_fixtures.py insert_users: ids from authgate.core.users.new_user_id (ULIDs, so
+they sort in insertion order), the `users` table of authgate.store.schema. A million rows take
 seconds: one prepared INSERT run over a generator in SQLite, COPY in PostgreSQL.
 """
 

@@ -1,10 +1,10 @@
 """The REST floor: a minimal Connexion AsyncApp doing AuthGate's JWT work and nothing else.
 
 Same framework stack as AuthGate's REST door (Connexion 3 AsyncApp under uvicorn, started the
-way authgate.server starts it: its socket, stdlib asyncio loop, no access log), same request
-schemas and bearer security (floor_openapi.yaml), but the handlers only decode and encode JWTs
-(floor_work.py) and return a fixed page: no database, no core. AuthGate's throughput as a
-fraction of this is what our own code costs.
+way authgate.process.server starts it: its socket, stdlib asyncio loop, no access log), same
+request schemas and bearer security (floor_openapi.yaml), but the handlers only decode and
+encode JWTs (floor_work.py) and return a fixed page: no database, no core. AuthGate's
+throughput as a fraction of this is what our own code costs.
 
     .venv/bin/python bench/floor_rest.py --key-file KEY.pem [--workers N] [--port 0]
 
@@ -73,7 +73,7 @@ async def readyz() -> Reply:
 
 
 class _Server(uvicorn.Server):
-    # As authgate.server: signals are ours, so the workers are stopped after the server.
+    # As authgate.process.server: signals are ours, so the workers stop after the server.
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield

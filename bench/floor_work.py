@@ -1,6 +1,6 @@
 """The floors' work: PyJWT EdDSA encode and decode with AuthGate's claims, and a fixed page.
 
-Both floors (floor_rest.py, floor_grpc.py) and run_all.py (which mints the floor's tokens)
+Both floors (floor_rest.py, floor_grpc.py) and throughput.py (which mints the floor's tokens)
 import this. No key ring, no `kid` lookup, no database: what remains is the least any service
 answering these operations with these tokens must do.
 """

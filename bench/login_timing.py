@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,17 +24,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
-from machine import cpu_model, package_versions
+import machine
 
 from authgate.v1 import auth_pb2, auth_pb2_grpc
 
-from servers import Server
+import servers
 
 ACTIVE_EMAIL = "bench-active@example.com"
 INACTIVE_EMAIL = "bench-inactive@example.com"
@@ -57,24 +55,22 @@ PACKAGES = ("grpcio", "connexion", "argon2-cffi", "argon2-cffi-bindings", "uvico
 # --------------------------------------------------------------------------- server
 
 
-def _env(data_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "AUTHGATE_DATA_DIR": str(data_dir),
-        "AUTHGATE_HTTP_ADDR": "127.0.0.1:0",
-        "AUTHGATE_GRPC_ADDR": "127.0.0.1:0",
+def authgate_server(data_dir: Path) -> servers.Server:
+    """`authgate serve` over `data_dir` on ports 0, not started; the CLI runs in its env."""
+    settings = {
         # Throttling must not interfere with a few thousand deliberate failures.
         "AUTHGATE_LOGIN_LIMIT_PER_ACCOUNT": "1000000/minute",
         "AUTHGATE_LOGIN_LIMIT_PER_ADDRESS": "1000000/minute",
         # One line per request would be the same for every case; keep stderr small.
         "AUTHGATE_LOG_LEVEL": os.environ.get("AUTHGATE_LOG_LEVEL", "INFO"),
     }
+    return servers.authgate(data_dir, data_dir.parent / "server.log", 1, settings)
 
 
 def authgate_cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
     result = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
         [sys.executable, "-m", "authgate", *args],
-        env=_env(data_dir),
+        env=authgate_server(data_dir).env,
         input=stdin,
         capture_output=True,
         text=True,
@@ -83,16 +79,6 @@ def authgate_cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
     if result.returncode != 0:
         raise SystemExit(f"authgate {' '.join(args)} failed:\n{result.stderr}")
     return result.stdout.strip()
-
-
-def start_server(data_dir: Path) -> Server:
-    server = Server(
-        "authgate serve",
-        [sys.executable, "-m", "authgate", "serve"],
-        _env(data_dir),
-        data_dir.parent / "server.log",
-    )
-    return server.start(rest=True, grpc=True)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -190,20 +176,6 @@ def spread(series: dict[str, Series]) -> float:
 # --------------------------------------------------------------------------- reporting
 
 
-def machine() -> list[str]:
-    model = cpu_model()
-    versions = package_versions(PACKAGES)
-    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    return [
-        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}; "
-        f"load average at start {load}",
-        f"- Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.system()} {platform.release()}",
-        f"- packages: {', '.join(versions)}",
-    ]
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
@@ -214,18 +186,15 @@ def table(door: str, series: dict[str, Series], reference: Series) -> list[str]:
         "| door | case | n | median ms | p90 ms | mean ms | median vs fastest failure |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for s in series.values():
+    named = [(s.name, s) for s in series.values()] + [
+        (f"*{reference.name} (reference)*", reference)
+    ]
+    for name, s in named:
         rows.append(
-            f"| {door} | {s.name} | {len(s.seconds)} | {ms(s.median)} | {ms(s.p90)} "
+            f"| {door} | {name} | {len(s.seconds)} | {ms(s.median)} | {ms(s.p90)} "
             f"| {ms(s.mean)} | {(s.median - fastest) / fastest:+.1%} "
             f"({(s.median - fastest) * 1000:+.1f} ms) |"
         )
-    r = reference
-    rows.append(
-        f"| {door} | *{r.name} (reference)* | {len(r.seconds)} | {ms(r.median)} | {ms(r.p90)} "
-        f"| {ms(r.mean)} | {(r.median - fastest) / fastest:+.1%} "
-        f"({(r.median - fastest) * 1000:+.1f} ms) |"
-    )
     return rows
 
 
@@ -243,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 10:
         parser.error("--rounds must be at least 10")
 
-    env_lines = machine()
+    env_lines = machine.report_lines(f"{os.cpu_count()} CPUs (nproc {machine.nproc()})", PACKAGES)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="authgate-bench-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -251,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             create = ("users", "create", "--email", email, "--password-stdin")
             authgate_cli(data_dir, *create, stdin=PASSWORD + "\n")
         authgate_cli(data_dir, "users", "deactivate", "--email", INACTIVE_EMAIL)
-        server = start_server(data_dir)
+        server = authgate_server(data_dir).start(rest=True, grpc=True)
         try:
             with httpx.Client(base_url=server.http_url, timeout=30) as client:
                 rest = rest_call(client)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -16,6 +19,11 @@ def cpu_model() -> str:
     return next(models, "unknown")
 
 
+def nproc() -> int:
+    """The CPUs this process may run on (what `nproc` prints)."""
+    return len(os.sched_getaffinity(0))
+
+
 def package_versions(packages: Iterable[str]) -> list[str]:
     versions = []
     for package in packages:
@@ -24,3 +32,15 @@ def package_versions(packages: Iterable[str]) -> list[str]:
         except metadata.PackageNotFoundError:
             versions.append(f"{package} (not installed)")
     return versions
+
+
+def report_lines(cpus: str, packages: Iterable[str]) -> list[str]:
+    """The date, machine (`cpus` says how many), Python and `packages` lines of a report."""
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    return [
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- machine: {cpus}, {cpu_model()}; load average at start {load}",
+        f"- Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"{platform.system()} {platform.release()}",
+        f"- packages: {', '.join(package_versions(packages))}",
+    ]

@@ -1,135 +1,23 @@
-"""The results of one run_all.py run, its targets, and their Markdown for docs/benchmarks.md."""
+"""The Markdown of one run_all.py run (results.py), and its place in docs/benchmarks.md."""
 
 from __future__ import annotations
 
 import re
-import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from load import LoadResult
-from profiles import OTHER, RATE, Profile
-
-# Targets: throughput and p99 against the floor, login against argon2, scale, start-up, memory.
-THROUGHPUT_MIN = 0.90  # AuthGate / floor, requests per second
-P99_MAX = 1.2  # AuthGate p99 / floor p99 at the same concurrency
-LOGIN_MIN = 0.90  # login rate / what argon2 alone allows on the cores used
-SCALE_MAX = 1.5  # ListUsers p50 at 1M users / p50 at 1k
-STARTUP_MAX_S = 1.5
-RSS_MAX_MB = 120.0
+from results import Comparison, Run, p50, p99, rps, verdict
 
 BEGIN = "<!-- bench/run_all.py: begin (generated; edit the script, not this block) -->"
 END = "<!-- bench/run_all.py: end -->"
 SECTION = "## Throughput, latency and footprint"
 
 
-def verdict(ok: bool) -> str:
-    return "pass" if ok else "**FAIL**"
-
-
-@dataclass
-class Comparison:
-    """One operation on one door at one worker count: AuthGate and floor runs, interleaved."""
-
-    door: str
-    op: str
-    workers: int
-    authgate: list[LoadResult] = field(default_factory=list)
-    floor: list[LoadResult] = field(default_factory=list)
-    # CPU seconds the server's processes used during each run (noise moves rates more).
-    authgate_cpu: list[float] = field(default_factory=list)
-    floor_cpu: list[float] = field(default_factory=list)
-
-    @staticmethod
-    def cpu_us(runs: list[LoadResult], cpu: list[float]) -> float:
-        return sum(cpu) / sum(r.requests for r in runs) * 1e6
-
-    @staticmethod
-    def _rps(runs: list[LoadResult]) -> float:
-        return sum(r.requests for r in runs) / sum(r.seconds for r in runs)
-
-    @property
-    def ratio(self) -> float:
-        return self._rps(self.authgate) / self._rps(self.floor)
-
-    @property
-    def p99_ratio(self) -> float:
-        return p99(self.authgate) / p99(self.floor)
-
-    @property
-    def passes(self) -> bool:
-        return self.ratio >= THROUGHPUT_MIN and self.p99_ratio <= P99_MAX
-
-
-def p99(runs: list[LoadResult]) -> float:
-    return statistics.fmean(r.p99_ms for r in runs)
-
-
-def p50(runs: list[LoadResult]) -> float:
-    return statistics.fmean(r.p50_ms for r in runs)
-
-
-@dataclass
-class Login:
-    door: str
-    workers: int
-    result: LoadResult
-    allowance: float  # logins/s argon2 alone allows on the cores the workers can use
-    parallel: float  # verifications/s measured with one thread per core at once
-    cpu_ms: float  # CPU time of the server per login (argon2 included)
-
-    @property
-    def ratio(self) -> float:
-        return self.result.rps / self.allowance
-
-
-@dataclass
-class ScalePoint:
-    backend: str
-    users: int
-    page: str  # "first" or "deep"
-    result: LoadResult
-    plan: str
-
-
-@dataclass
-class Startup:
-    workers: int
-    case: str
-    rest_s: float
-    grpc_s: float
-    all_workers_s: float
-    rss_mb: list[float]
-
-    @property
-    def ready_s(self) -> float:
-        return max(self.rest_s, self.grpc_s)
-
-
-@dataclass
-class Run:
-    command: str
-    environment: list[str]
-    method: list[str]
-    comparisons: list[Comparison] = field(default_factory=list)
-    logins: list[Login] = field(default_factory=list)
-    # (one thread, every core at once) argon2id verifications/s, around each login run
-    argon2_samples: list[tuple[float, float]] = field(default_factory=list)
-    scale: list[ScalePoint] = field(default_factory=list)
-    startups: list[Startup] = field(default_factory=list)
-    imports_s: float = 0.0
-    import_costs: list[tuple[str, float]] = field(default_factory=list)
-    store_paths: list[tuple[str, float, float]] = field(default_factory=list)
-    # (workers, after which runs, MB of each worker)
-    rss_after_load: list[tuple[int, str, list[float]]] = field(default_factory=list)
-    floor_rss: dict[int, list[float]] = field(default_factory=dict)
-    profiles: dict[str, tuple[Profile, float, Profile, float]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    elapsed_s: float = 0.0
-
-
 def _f(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
+
+
+def _mbs(sizes: list[float]) -> str:
+    return ", ".join(f"{mb:.0f}" for mb in sizes)
 
 
 def throughput_table(run: Run, door: str) -> list[str]:
@@ -144,7 +32,7 @@ def throughput_table(run: Run, door: str) -> list[str]:
         ours, floor = Comparison.cpu_us(a, c.authgate_cpu), Comparison.cpu_us(f, c.floor_cpu)
         cpu = f"{ours:,.0f} / {floor:,.0f}"
         rows.append(
-            f"| {c.op} | {c.workers} | {_f(Comparison._rps(a))} | {_f(Comparison._rps(f))} "
+            f"| {c.op} | {c.workers} | {_f(rps(a))} | {_f(rps(f))} "
             f"| {c.ratio:.2f} | {p50(a):.1f} / {p99(a):.1f} | {p50(f):.1f} / {p99(f):.1f} "
             f"| {c.p99_ratio:.2f} | {verdict(c.passes)} | {cpu} |"
         )
@@ -176,7 +64,7 @@ def login_table(run: Run) -> list[str]:
         r = login.result
         rows.append(
             f"| {login.door} | {login.workers} | {r.rps:.1f} | {r.p50_ms:.0f} / {r.p99_ms:.0f} "
-            f"| {login.allowance:.1f} | {login.ratio:.2f} | {verdict(login.ratio >= LOGIN_MIN)} "
+            f"| {login.allowance:.1f} | {login.ratio:.2f} | {verdict(login.passes)} "
             f"| {r.rps / login.parallel:.2f} | {login.cpu_ms:.1f} |"
         )
     return rows
@@ -188,14 +76,12 @@ def scale_table(run: Run) -> list[str]:
         "| --- | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for point in run.scale:
-        base = next(
-            p for p in run.scale if (p.backend, p.page) == (point.backend, point.page)
-        ).result.p50_ms
-        ratio = point.result.p50_ms / base
-        mark = f" {verdict(ratio <= SCALE_MAX)}" if point.users >= 1_000_000 else ""
+        passes = run.scale_passes(point)
+        mark = "" if passes is None else f" {verdict(passes)}"
         rows.append(
             f"| {point.backend} | {point.users:,} | {point.page} | {point.result.requests:,} "
-            f"| {point.result.p50_ms:.2f} | {point.result.p99_ms:.2f} | {ratio:.2f}{mark} |"
+            f"| {point.result.p50_ms:.2f} | {point.result.p99_ms:.2f} "
+            f"| {run.scale_ratio(point):.2f}{mark} |"
         )
     return rows
 
@@ -207,10 +93,9 @@ def startup_table(run: Run) -> list[str]:
         "| ---: | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for s in run.startups:
-        rss = ", ".join(f"{mb:.0f}" for mb in s.rss_mb)
         rows.append(
             f"| {s.workers} | {s.case} | {s.rest_s:.2f} | {s.grpc_s:.2f} | {s.all_workers_s:.2f} "
-            f"| {rss} | {verdict(s.ready_s <= STARTUP_MAX_S)} |"
+            f"| {_mbs(s.rss_mb)} | {verdict(s.passes)} |"
         )
     return rows
 
@@ -221,82 +106,12 @@ def memory_table(run: Run) -> list[str]:
         "| floors per process, MB (REST, gRPC) |",
         "| ---: | --- | --- | --- | --- |",
     ]
-    for workers, after, sizes in run.rss_after_load:
-        floors = ", ".join(f"{mb:.0f}" for mb in run.floor_rss.get(workers, []))
+    for m in run.rss_after_load:
         rows.append(
-            f"| {workers} | {after} | {', '.join(f'{mb:.0f}' for mb in sizes)} "
-            f"| {verdict(max(sizes) <= RSS_MAX_MB)} | {floors} |"
+            f"| {m.workers} | {m.after} | {_mbs(m.sizes_mb)} "
+            f"| {verdict(m.passes)} | {_mbs(run.floor_rss.get(m.workers, []))} |"
         )
     return rows
-
-
-def profile_tables(run: Run) -> list[str]:
-    if not run.profiles:
-        return []
-    layers = sorted(
-        {layer for a, _, f, _ in run.profiles.values() for layer in (*a.by_layer, *f.by_layer)},
-        key=lambda layer: (layer == OTHER, layer),
-    )
-    names = list(run.profiles)
-    lines = [
-        f"GIL-holding time per request, µs, AuthGate (its share) / floor (`py-spy record --gil "
-        f"-r {RATE}`, 1 worker, one extra run of each under the same load; samples ÷ rate ÷ "
-        "requests). A sample counts for the innermost frame of a known package; stdlib frames "
-        "(json, asyncio, typing...) count for their caller. It is wall time with the GIL held, "
-        "so it also counts a holder waiting for a core: compare shares, and the CPU column "
-        "above for totals.",
-        "",
-        "| layer | " + " | ".join(names) + " |",
-        "| --- |" + " ---: |" * len(names),
-    ]
-
-    def micros(profile: Profile, requests: float, layer: str | None) -> float:
-        count = profile.samples if layer is None else profile.by_layer[layer]
-        return count / RATE / requests * 1e6 if requests else 0.0
-
-    for layer in [*layers, None]:
-        cells = []
-        for name in names:
-            a, a_req, f, f_req = run.profiles[name]
-            share = a.samples if layer is None else a.by_layer[layer]
-            cells.append(
-                f"{micros(a, a_req, layer):.0f} ({share / max(a.samples, 1):.0%}) "
-                f"/ {micros(f, f_req, layer):.0f}"
-            )
-        label = "**total**" if layer is None else layer
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    modules = sorted(
-        {m for a, _, _, _ in run.profiles.values() for m in a.by_module_self},
-        key=lambda m: -sum(a.by_module_self[m] / a.samples for a, _, _, _ in run.profiles.values()),
-    )
-    lines += [
-        "",
-        "Inside AuthGate, µs of GIL per request by module: inclusive (a frame of the module "
-        "anywhere on the stack) / own (the module is the innermost AuthGate frame and the "
-        "time is not in Connexion, uvicorn or grpc: its own code and the libraries it calls, "
-        "such as the sqlite3 driver for `store/*`, PyJWT for `tokens.py`, protobuf for "
-        "`messages.py`, logging and prometheus_client for `observability.py`). The store's "
-        "threads run operations from their own stacks, so `store/database.py` does not "
-        "include the time of the statements it hands off.",
-        "",
-        "| module | " + " | ".join(names) + " |",
-        "| --- |" + " ---: |" * len(names),
-    ]
-    for module in modules[:14]:
-        cells = []
-        for name in names:
-            a, a_req, _, _ = run.profiles[name]
-            per = 1e6 / RATE / a_req if a_req else 0.0
-            cells.append(f"{a.by_module[module] * per:.0f} / {a.by_module_self[module] * per:.0f}")
-        lines.append(f"| `{module}` | " + " | ".join(cells) + " |")
-    lines += ["", "Hottest innermost frames in AuthGate (share of its GIL samples):", ""]
-    for name in names:
-        a = run.profiles[name][0]
-        top = ", ".join(
-            f"`{frame}` {count / a.samples:.0%}" for frame, count in a.leaves.most_common(5)
-        )
-        lines.append(f"- {name}: {top}")
-    return lines
 
 
 def render(run: Run) -> str:
@@ -339,7 +154,7 @@ def render(run: Run) -> str:
         "",
         "### Startup and memory",
         "",
-        f"- Python imports alone (`import authgate.cli, authgate.server`): {run.imports_s:.2f} s"
+        f"- Python imports alone (`{run.import_statement}`): {run.imports_s:.2f} s"
         + (
             "; cumulative import time of the big packages (first import, `-X importtime`): "
             + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in run.import_costs[:8])
@@ -352,18 +167,6 @@ def render(run: Run) -> str:
         *memory_table(run),
         "",
     ]
-    if run.profiles:
-        lines += ["### Profile", "", *profile_tables(run), ""]
-    if run.store_paths:
-        lines += [
-            "One user lookup (`UserStore.get`'s query), 30 concurrent callers in one process, "
-            "SQLite (`bench/store_paths.py`):",
-            "",
-            "| path | lookups/s | CPU µs per lookup |",
-            "| --- | ---: | ---: |",
-            *(f"| {label} | {rate:,.0f} | {cpu:,.0f} |" for label, rate, cpu in run.store_paths),
-            "",
-        ]
     if run.notes:
         lines += ["### Notes from this run", "", *(f"- {note}" for note in run.notes), ""]
     lines.append(END)

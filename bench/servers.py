@@ -96,8 +96,9 @@ class Server:
         children = [p for p in descendants(self.pid) if "resource_tracker" not in cmdline(p)]
         return children if self.supervised else [self.pid, *children]
 
-    def rss_mib(self) -> dict[int, float]:
-        return {pid: rss_mib(pid) for pid in self.serving_pids()}
+    def rss_mb(self) -> dict[int, float]:
+        """Resident memory of each serving process, in MB (10^6 bytes)."""
+        return {pid: rss_mib(pid) * 1024 * 1024 / 1e6 for pid in self.serving_pids()}
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of every process of the server (workers included)."""

@@ -1,5 +1,7 @@
 """Write the OpenAPI document as client generators should see it: operationIds without the
-Connexion handler module, so generated functions are `issue_token`, not `authgate_rest_issue_token`.
+Connexion handler module, so generated functions are `issue_token`, not
+`authgate_rest_handlers_issue_token`; and without the proto-name spellings of query parameters
+(`x-alias-of`), which a generator would turn into a second argument of the same name.
 
 Usage: python clients/openapi_for_clients.py openapi/authgate.yaml build/clients/openapi.json
 """
@@ -16,12 +18,19 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 
 
 def for_clients(spec: dict) -> dict:
-    """A copy of `spec` whose operationIds are the handler names Connexion resolves them to."""
+    """A copy of `spec` whose operationIds are the handler names Connexion resolves them to,
+    with one spelling of each query parameter."""
     spec = json.loads(json.dumps(spec))
     for path_item in spec.get("paths", {}).values():
         for method, operation in path_item.items():
-            if method in HTTP_METHODS and "operationId" in operation:
+            if method not in HTTP_METHODS:
+                continue
+            if "operationId" in operation:
                 operation["operationId"] = operation["operationId"].rsplit(".", 1)[-1]
+            if "parameters" in operation:
+                operation["parameters"] = [
+                    p for p in operation["parameters"] if "x-alias-of" not in p
+                ]
     return spec
 
 

@@ -81,9 +81,12 @@ class _Checker:
         else:
             self._check_no_body(operation, where, request)
             query = unbound
-        for field in query:
-            self._check_parameter(field, "query", parameters, where)
-        known = {f.json_name for f in query}
+        # A transcoder (grpc-gateway, Envoy) reads a query field under its JSON name and
+        # under its proto name: the document declares both, each of the field's type.
+        spellings = {name: f for f in query for name in (f.json_name, f.name)}
+        for name, field in spellings.items():
+            self._check_parameter(field, "query", parameters, where, name)
+        known = set(spellings)
         for location, param_name in parameters:
             if location == "query" and param_name not in known:
                 self.problems.append(
@@ -107,11 +110,16 @@ class _Checker:
         return found
 
     def _check_parameter(
-        self, field: FieldDescriptor | None, location: str, parameters: dict, where: str
+        self,
+        field: FieldDescriptor | None,
+        location: str,
+        parameters: dict,
+        where: str,
+        name: str = "",
     ) -> None:
         if field is None:
             return
-        name = field.json_name if location == "query" else field.name
+        name = name or field.name
         parameter = parameters.get((location, name))
         what = f"OpenAPI {location} parameter {name} of {where}"
         if parameter is None:

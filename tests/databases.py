@@ -37,3 +37,14 @@ def temporary_postgres_database() -> Iterator[str]:
             yield f"postgresql://{info.user}@{info.host}:{info.port}/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def own_database(database_url: str) -> Iterator[str]:
+    """A fresh store of the kind `database_url` names ('' is SQLite in the server's data dir),
+    for a server a test starts itself."""
+    if not database_url:
+        yield ""
+        return
+    with temporary_postgres_database() as url:
+        yield url

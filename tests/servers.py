@@ -10,10 +10,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from accounts import BOOTSTRAP_ADMIN, PASSWORD
+from door_clients import BlockingDoor
 
 _REST = re.compile(r"rest listening on (http://[\w.:\[\]]+)")
 _GRPC = re.compile(r"grpc listening on ([\w.:\[\]]+)")
@@ -143,3 +148,40 @@ def worker_pids(server: ServerProcess) -> list[int]:
         for child in children(server.process.pid)
         if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
     ]
+
+
+@contextmanager
+def running_server(data_dir: Path, **env: str) -> Iterator[ServerProcess]:
+    """A server of a test module's own, with the bootstrap admin; it must stop cleanly."""
+    process = ServerProcess(
+        data_dir,
+        BOOTSTRAP_ADMIN | {f"AUTHGATE_{name.upper()}": value for name, value in env.items()},
+    ).start()
+    try:
+        yield process
+    finally:
+        assert process.stop() == 0, process.log
+
+
+def open_door(kind: str, server: ServerProcess) -> BlockingDoor:
+    """A door of the given kind onto a server process (one a test module starts itself)."""
+    return BlockingDoor(kind, server.http_url, server.grpc_target)
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    email: str
+
+
+def create_account(server: ServerProcess, email: str, staff: bool = False) -> Account:
+    """`authgate users create` against the server's store, with PASSWORD; the new account."""
+    created = subprocess.run(
+        [sys.executable, "-m", "authgate", "users", "create", "--email", email,
+         "--password-stdin", *(["--staff"] if staff else [])],
+        input=f"{PASSWORD}\n", env=server.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    found = re.search(r"created (\S+) \((\w+)\)", created.stdout)
+    assert found, created.stdout
+    return Account(id=found.group(2), email=found.group(1))

@@ -144,7 +144,7 @@ async def open_database(url: str) -> AsyncIterator[Database]:
 
 @asynccontextmanager
 async def open_store(data_dir: Path) -> AsyncIterator[UserStore]:
-    """A migrated UserStore; the database closes on exit (call inside asyncio.run)."""
+    """A migrated UserStore; the database closes on exit (in an async test or fixture)."""
     url = sqlite_url(data_dir)
     async with open_database(url) as database:
         await migrate(database)

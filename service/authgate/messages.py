@@ -1,10 +1,10 @@
 """Core results as authgate.v1 messages: the one mapping both doors use.
 
 The gRPC door returns these messages; the REST door renders them with the protobuf JSON
-mapping, so its bodies are what a gRPC-JSON gateway would produce (docs/architecture.md, "Wire formats"). The
-user list, the one large body, is built as that JSON directly (`list_users_json`):
-json_format walks descriptors field by field, several times slower; tests/test_messages.py
-holds the two equal.
+mapping, so its bodies are what a gRPC-JSON gateway would produce (docs/architecture.md,
+"Wire formats"). The user list, the one large body, is built as that JSON directly
+(`list_users_json`): json_format walks descriptors field by field, several times slower;
+tests/unit/test_messages.py holds the two equal.
 """
 
 from __future__ import annotations

@@ -115,6 +115,9 @@ async def running_doors(core: AuthCore, settings: Settings) -> AsyncIterator[Run
             # uvicorn exposes no start event; its `started` flag flips once it accepts.
             while not rest_server.started and not rest_task.done():  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
+            if not rest_server.started:
+                await rest_task  # its exception, if it raised one
+                raise OSError("the REST door stopped while starting")
             grpc_host = split_address(settings.grpc_addr)[0]
             yield RunningDoors(
                 _display(rest_host, rest_port), _display(grpc_host, grpc_door.port), rest_task

@@ -13,6 +13,7 @@ from connexion import request
 
 from authgate import messages
 from authgate.core.operations import AuthCore
+from authgate.rest.query import one_spelling
 
 JSON = {"Content-Type": "application/json"}
 Reply = tuple[dict[str, Any], int, dict[str, str]]
@@ -68,10 +69,16 @@ async def get_jwks() -> Reply:
 
 async def list_users(
     token_info: dict[str, Any],
-    pageSize: int = 0,
-    pageToken: str = "",
+    pageSize: int | None = None,
+    pageToken: str | None = None,
+    page_size: int | None = None,
+    page_token: str | None = None,
 ) -> Reply:
-    page = await _core().list_visible_users(token_info["caller"], pageSize, pageToken)
+    # grpc-gateway and Envoy's transcoder accept a query field under its JSON name and
+    # under its proto name; so do we. Other query parameters are ignored, as they do.
+    size = one_spelling(("pageSize", pageSize), ("page_size", page_size), default=0)
+    token = one_spelling(("pageToken", pageToken), ("page_token", page_token), default="")
+    page = await _core().list_visible_users(token_info["caller"], size, token)
     return messages.list_users_json(page), 200, JSON
 
 

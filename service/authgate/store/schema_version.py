@@ -15,7 +15,7 @@ from authgate.store.database import Database
 from authgate.store.database_url import parse_database_url
 from authgate.store.session import Session
 
-# The newest revision in migrations/versions (tests/test_store.py holds the two equal).
+# The newest revision in migrations/versions (tests/unit/test_store.py holds the two equal).
 HEAD_REVISION = "0002"
 
 # Replicas starting together must not migrate together: PostgreSQL serializes them on this

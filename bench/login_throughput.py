@@ -1,0 +1,79 @@
+"""Logins at 32 connections against what argon2id alone allows on this machine.
+
+Each door's login run goes to the AuthGate a throughput.Bench started, between two
+measurements of argon2id verify in this process at AuthGate's parameters: one thread, and one
+thread per core at once. The allowance is the one-thread rate times nproc, since AuthGate's
+argon2 runs in threads that release the GIL: every core can verify, whatever the worker count.
+(login_timing.py is another benchmark: equal answers for the three failed logins.)
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import results
+from argon2 import PasswordHasher, Type
+from staff import LOGIN_BODY, STAFF_EMAIL, STAFF_PASSWORD
+from throughput import Bench, RestOp
+
+from authgate.v1 import auth_pb2
+
+
+def measure_argon2(seconds: float, threads: int) -> tuple[float, float]:
+    """argon2id verifications per second at AuthGate's parameters: one thread, and `threads`."""
+    hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.ID)
+    stored = hasher.hash(STAFF_PASSWORD)
+
+    def spin(counts: list[int], until: float) -> None:
+        while time.monotonic() < until:
+            hasher.verify(stored, STAFF_PASSWORD)
+            counts.append(1)
+
+    rates = []
+    for n in (1, threads):
+        counts: list[int] = []
+        start = time.monotonic()
+        workers = [threading.Thread(target=spin, args=(counts, start + seconds)) for _ in range(n)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        rates.append(len(counts) / (time.monotonic() - start))
+    return rates[0], rates[1]
+
+
+def logins(bench: Bench, nproc: int) -> None:
+    """Logins at 32 connections, each run between two in-process argon2 measurements."""
+    a = bench.args
+    rest = bench.rest_runner(
+        RestOp("login", "POST", "/api/v1/token/", lambda t: LOGIN_BODY, False),
+        bench.authgate.http_url,
+        bench.tokens,
+        "rest-login",
+    )
+    request = auth_pb2.IssueTokenRequest(email=STAFF_EMAIL, password=STAFF_PASSWORD)
+    # One login in flight per connection on both doors (32 argon2 hashes queued is plenty).
+    grpc_ = bench.grpc_runner(
+        "IssueToken", request, None, bench.authgate.grpc_target, "grpc-login", streams=1
+    )
+    # At ~100 logins/s a run's first answers take a third of a second: at least 4 s.
+    seconds = max(a.duration, 4)
+    for door, runner in (("REST", rest), ("gRPC", grpc_)):
+        bench.check(runner(a.warmup), f"{door} login warm-up", measured=False)
+        before = measure_argon2(1.0, nproc)
+        cpu = bench.authgate.cpu_seconds()
+        result = bench.check(runner(seconds), f"{door} login")
+        cpu_ms = (bench.authgate.cpu_seconds() - cpu) / result.requests * 1000
+        after = measure_argon2(1.0, nproc)
+        per_core, parallel = ((x + y) / 2 for x, y in zip(before, after, strict=True))
+        bench.run.argon2_samples.append((per_core, parallel))
+        # argon2 runs in threads that release the GIL: every core can verify, whatever N.
+        login = results.Login(door, bench.workers, result, per_core * nproc, parallel, cpu_ms)
+        bench.run.logins.append(login)
+        print(
+            f"  {door} login x{bench.workers}: {result.rps:.1f}/s "
+            f"(allowance {login.allowance:.1f}/s)",
+            file=sys.stderr,
+        )

@@ -1,0 +1,168 @@
+"""What one run_all.py run measured, the targets it is held to, and their verdicts.
+
+report.py turns a Run into Markdown; run_all.py lists the targets a Run missed. Both ask the
+results here whether they pass, so the tables and the list cannot disagree.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from load import LoadResult
+
+# Targets: throughput and p99 against the floor, login against argon2, scale, start-up, memory.
+THROUGHPUT_MIN = 0.90  # AuthGate / floor, requests per second
+P99_MAX = 1.2  # AuthGate p99 / floor p99 at the same concurrency
+LOGIN_MIN = 0.90  # login rate / what argon2 alone allows on the cores used
+SCALE_MAX = 1.5  # ListUsers p50 at 1M users / p50 at 1k
+SCALE_HELD_AT = 1_000_000  # the store size SCALE_MAX applies to
+STARTUP_MAX_S = 1.5
+RSS_MAX_MB = 120.0
+
+
+def verdict(ok: bool) -> str:
+    return "pass" if ok else "**FAIL**"
+
+
+def p99(runs: list[LoadResult]) -> float:
+    return statistics.fmean(r.p99_ms for r in runs)
+
+
+def p50(runs: list[LoadResult]) -> float:
+    return statistics.fmean(r.p50_ms for r in runs)
+
+
+def rps(runs: list[LoadResult]) -> float:
+    return sum(r.requests for r in runs) / sum(r.seconds for r in runs)
+
+
+@dataclass
+class Comparison:
+    """One operation on one door at one worker count: AuthGate and floor runs, interleaved."""
+
+    door: str
+    op: str
+    workers: int
+    authgate: list[LoadResult] = field(default_factory=list)
+    floor: list[LoadResult] = field(default_factory=list)
+    # CPU seconds the server's processes used during each run (noise moves rates more).
+    authgate_cpu: list[float] = field(default_factory=list)
+    floor_cpu: list[float] = field(default_factory=list)
+
+    @staticmethod
+    def cpu_us(runs: list[LoadResult], cpu: list[float]) -> float:
+        return sum(cpu) / sum(r.requests for r in runs) * 1e6
+
+    @property
+    def ratio(self) -> float:
+        return rps(self.authgate) / rps(self.floor)
+
+    @property
+    def p99_ratio(self) -> float:
+        return p99(self.authgate) / p99(self.floor)
+
+    @property
+    def passes(self) -> bool:
+        return self.ratio >= THROUGHPUT_MIN and self.p99_ratio <= P99_MAX
+
+
+@dataclass
+class Login:
+    door: str
+    workers: int
+    result: LoadResult
+    allowance: float  # logins/s argon2 alone allows on the cores the workers can use
+    parallel: float  # verifications/s measured with one thread per core at once
+    cpu_ms: float  # CPU time of the server per login (argon2 included)
+
+    @property
+    def ratio(self) -> float:
+        return self.result.rps / self.allowance
+
+    @property
+    def passes(self) -> bool:
+        return self.ratio >= LOGIN_MIN
+
+
+@dataclass
+class ScalePoint:
+    backend: str
+    users: int
+    page: str  # "first" or "deep"
+    result: LoadResult
+    plan: str
+
+
+@dataclass
+class Startup:
+    workers: int
+    case: str
+    rest_s: float
+    grpc_s: float
+    all_workers_s: float
+    rss_mb: list[float]
+
+    @property
+    def ready_s(self) -> float:
+        return max(self.rest_s, self.grpc_s)
+
+    @property
+    def passes(self) -> bool:
+        return self.ready_s <= STARTUP_MAX_S
+
+
+@dataclass
+class MemoryAfterLoad:
+    workers: int
+    after: str  # which runs came before the reading
+    sizes_mb: list[float]  # each worker's RSS
+
+    @property
+    def passes(self) -> bool:
+        return max(self.sizes_mb) <= RSS_MAX_MB
+
+
+@dataclass
+class Run:
+    command: str
+    environment: list[str]
+    method: list[str]
+    comparisons: list[Comparison] = field(default_factory=list)
+    logins: list[Login] = field(default_factory=list)
+    # (one thread, every core at once) argon2id verifications/s, around each login run
+    argon2_samples: list[tuple[float, float]] = field(default_factory=list)
+    scale: list[ScalePoint] = field(default_factory=list)
+    startups: list[Startup] = field(default_factory=list)
+    import_statement: str = ""  # what `authgate serve` imports, timed alone
+    imports_s: float = 0.0
+    import_costs: list[tuple[str, float]] = field(default_factory=list)
+    rss_after_load: list[MemoryAfterLoad] = field(default_factory=list)
+    floor_rss: dict[int, list[float]] = field(default_factory=dict)  # workers -> REST, gRPC MB
+    notes: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def scale_ratio(self, point: ScalePoint) -> float:
+        """The point's p50 over the p50 of the smallest store, same backend and page."""
+        base = next(p for p in self.scale if (p.backend, p.page) == (point.backend, point.page))
+        return point.result.p50_ms / base.result.p50_ms
+
+    def scale_passes(self, point: ScalePoint) -> bool | None:
+        """Whether the point meets SCALE_MAX; None below the size the target is set at."""
+        if point.users < SCALE_HELD_AT:
+            return None
+        return self.scale_ratio(point) <= SCALE_MAX
+
+
+def missed(run: Run) -> list[str]:
+    """One line for each target the run missed."""
+    lines = [f"{c.door} {c.op} x{c.workers}" for c in run.comparisons if not c.passes]
+    lines += [f"{x.door} login x{x.workers}" for x in run.logins if not x.passes]
+    lines += [f"startup x{s.workers} {s.case}" for s in run.startups if not s.passes]
+    lines += [
+        f"ListUsers {p.backend} {p.page} page at {p.users:,}"
+        for p in run.scale
+        if run.scale_passes(p) is False
+    ]
+    lines += [f"RSS x{m.workers} after {m.after}" for m in run.rss_after_load if not m.passes]
+    return lines

@@ -1,0 +1,76 @@
+"""Both doors served in the test's own process and event loop, on ports 0.
+
+The same assembly as `authgate serve` (open_runtime, then running_doors), without a
+subprocess: a scenario's request and the server's handling of it share one event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from authgate.core import keys
+from authgate.core.tokens import TokenCodec
+from authgate.core.users import User
+from authgate.process.runtime import Runtime, open_runtime
+from authgate.process.server import RunningDoors, running_doors
+from authgate.process.settings import Settings
+
+from accounts import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD
+
+_numbers = itertools.count()
+
+
+@dataclass(frozen=True)
+class Service:
+    settings: Settings
+    runtime: Runtime
+    doors: RunningDoors
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.doors.rest_address}"
+
+    @property
+    def grpc_target(self) -> str:
+        return self.doors.grpc_address
+
+    async def make_user(
+        self, *, staff: bool = False, active: bool = True, email: str | None = None
+    ) -> User:
+        """A user straight in the store (a fresh email each call), with PASSWORD."""
+        email = email or f"user{next(_numbers)}@example.com"
+        store = self.runtime.core.store
+        return await store.create_user(email, PASSWORD, is_staff=staff, is_active=active)
+
+    async def set_active(self, email: str, active: bool) -> None:
+        await self.runtime.core.store.set_active(email, active)
+
+    def codec(self, **options: Any) -> TokenCodec:
+        """A TokenCodec holding the server's own keys (any clock): real, validly signed tokens."""
+        key_set = keys.read_key_file(self.settings.data_dir / keys.KEY_FILE_NAME)
+        return TokenCodec(key_set, **{"issuer": self.settings.issuer, **options})
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    data_dir: Path, database_url: str = "", **settings: Any
+) -> AsyncIterator[Service]:
+    """Serve both doors on a fresh store with the bootstrap admin; `settings` override."""
+    chosen = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        http_addr="127.0.0.1:0",
+        grpc_addr="127.0.0.1:0",
+        bootstrap_email=ADMIN_EMAIL,
+        bootstrap_password=ADMIN_PASSWORD,
+        # A test's drain need not wait for the 10 s an operator would allow.
+        shutdown_grace_seconds=1.0,
+        **settings,
+    )
+    async with open_runtime(chosen) as runtime, running_doors(runtime.core, chosen) as doors:
+        yield Service(chosen, runtime, doors)
