@@ -179,7 +179,8 @@ def test_logout_everywhere_on_b_refuses_earlier_tokens_on_a(
     refreshed = on_a.refresh_token(earlier.data["refresh"])
 
     assert (listing.reason, refreshed.reason) == ("token_not_valid", "token_not_valid")
-    assert emails(on_a.list_users(login(on_a, user_email).data["access"])) == {user_email}  # a new login
+    a_new_login = login(on_a, user_email).data["access"]
+    assert emails(on_a.list_users(a_new_login)) == {user_email}
 
 
 @pytest.mark.parametrize("eleventh_on", ["a", "b"])
