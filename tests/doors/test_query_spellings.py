@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from accounts import ADMIN_EMAIL, ADMIN_PASSWORD
+from databases import own_database
 from in_process import Service, serving
 from unit_fixtures import insert_users
 
@@ -22,10 +23,11 @@ USERS = 130  # more than two default pages' worth of a small page size, and than
 
 @pytest_asyncio.fixture(scope="module")
 async def crowded(tmp_path_factory, database_url) -> AsyncIterator[Service]:
-    """A service of its own with USERS users besides the admin, so counts are exact."""
-    async with serving(tmp_path_factory.mktemp("crowded"), database_url) as running:
-        await insert_users(running.runtime.core.store.database, USERS)
-        yield running
+    """A service with a store of its own: USERS users besides the admin, so counts are exact."""
+    with own_database(database_url) as url:
+        async with serving(tmp_path_factory.mktemp("crowded"), url) as running:
+            await insert_users(running.runtime.core.store.database, USERS)
+            yield running
 
 
 @pytest_asyncio.fixture(scope="module")
