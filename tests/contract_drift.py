@@ -16,6 +16,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescript
 from proto_json import (
     SCALAR_JSON_TYPES,
     WELL_KNOWN_JSON_TYPES,
+    declared_access,
     http_rules,
     is_required,
     label,
@@ -66,6 +67,7 @@ class _Checker:
                 f"{name}: x-grpc-method of {where} in OpenAPI is "
                 f"{operation.get('x-grpc-method')!r}, not {expected!r}"
             )
+        self._check_security(method, operation, where)
         request = method.input_type
         parameters = self._parameters(self.spec["paths"][path], operation)
         for field_name in bound:
@@ -94,6 +96,22 @@ class _Checker:
                     f"is not a query field of {request.full_name}"
                 )
         self._check_response(operation, where, method.output_type, rule.response_body)
+
+    def _check_security(self, method: Any, operation: dict, where: str) -> None:
+        """The operation's `security` says what the RPC's `(authgate.v1.access)` declares:
+        nothing when public, else the oauth2 scheme with exactly the RPC's scopes."""
+        name = f"{method.containing_service.name}.{method.name}"
+        access = declared_access(method)
+        if access is None:
+            self.problems.append(f"{name}: declares no (authgate.v1.access) option")
+            return
+        expected = [] if access.public else [{"oauth2": sorted(access.scopes)}]
+        found = operation.get("security", self.spec.get("security", []))
+        found = [{scheme: sorted(scopes) for scheme, scopes in r.items()} for r in found]
+        if found != expected:
+            self.problems.append(
+                f"{name}: security of {where} in OpenAPI is {found}; the proto declares {expected}"
+            )
 
     def _check_no_body(self, operation: dict, where: str, request: Descriptor) -> None:
         if "requestBody" in operation:

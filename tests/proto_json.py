@@ -10,6 +10,8 @@ from google.api import annotations_pb2, field_behavior_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import FieldDescriptor
 
+from authgate.v1 import access_pb2
+
 HTTP_PATTERNS = ("get", "put", "post", "delete", "patch")
 _T = FieldDescriptor
 SCALAR_JSON_TYPES = {
@@ -66,6 +68,14 @@ def http_rules(method: Any) -> list[tuple[str, str, http_pb2.HttpRule]]:
         elif pattern in HTTP_PATTERNS:
             found.append((pattern, getattr(rule, pattern), rule))
     return found
+
+
+def declared_access(method: Any) -> access_pb2.Access | None:
+    """The method's `(authgate.v1.access)` option, or None when it declares none."""
+    options = descriptor_pb2.MethodOptions.FromString(method.GetOptions().SerializeToString())
+    if not options.HasExtension(access_pb2.access):
+        return None
+    return options.Extensions[access_pb2.access]
 
 
 def is_required(field: FieldDescriptor) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 import jwt
 
+from authgate.core.access import Caller, scopes_of
 from authgate.core.admin import Administration
 from authgate.core.keys import Key, KeySet
 from authgate.core.operations import AuthCore
@@ -193,3 +194,8 @@ async def delete_user(database: Database, user_id: str) -> None:
 
 def _delete_user(session: Session, user_id: str) -> None:
     session.run("DELETE FROM users WHERE id = :id", {"id": user_id})
+
+
+def as_caller(user: User) -> Caller:
+    """The caller a fresh access token of `user` speaks for."""
+    return Caller(user.id, scopes_of(user), user)

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from google.api import annotations_pb2
 
+from authgate import declared_access
 from authgate.core.errors import Code, Reason
 from authgate.core.operations import AuthCore
-from authgate.grpc.interceptor import PROTECTED_METHODS
 from authgate.grpc.servicer import AuthServicer
 from authgate.rest import handlers
 from authgate.rest.problems import HTTP_STATUS
@@ -86,7 +86,7 @@ def test_the_rest_column_is_the_rpcs_http_rule_and_openapi_operation(rpc):
 def test_protected_rpcs_are_marked_as_both_doors_guard_them(rpc):
     protected = "(protected)" in RPC_ROWS[rpc][0]
     operation = SPEC["paths"][http_rule(rpc)[1]][http_rule(rpc)[0].lower()]
-    assert (f"/{SERVICE.full_name}/{rpc}" in PROTECTED_METHODS) == protected
+    assert (not declared_access.requirements()[rpc].public) == protected
     assert bool(operation.get("security")) == protected
 
 

@@ -11,7 +11,7 @@ from google.api import annotations_pb2, field_behavior_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import FileDescriptor
 
-from authgate.v1 import auth_pb2
+from authgate.v1 import access_pb2, auth_pb2
 
 from contract_drift import contract_drift
 from toolchain import ROOT
@@ -86,6 +86,32 @@ def test_a_field_no_longer_required_in_the_descriptor_model_is_named(spec):
     ]
 
 
+def method_of(file_proto, name: str) -> descriptor_pb2.MethodDescriptorProto:
+    (found,) = (m for m in file_proto.service[0].method if m.name == name)
+    return found
+
+
+def test_a_scope_removed_from_the_proto_option_is_named(spec):
+    model = auth_proto_model()
+    method_of(model, "ListUsers").options.Extensions[access_pb2.access].ClearField("scopes")
+
+    assert contract_drift(load_model(model), spec) == [
+        "AuthService.ListUsers: security of GET /api/v1/users/ in OpenAPI is "
+        "[{'oauth2': ['users:read']}]; the proto declares [{'oauth2': []}]"
+    ]
+
+
+def test_an_rpc_made_public_in_the_proto_is_named(spec):
+    model = auth_proto_model()
+    access = method_of(model, "RevokeAllTokens").options.Extensions[access_pb2.access]
+    access.public = True
+
+    assert contract_drift(load_model(model), spec) == [
+        "AuthService.RevokeAllTokens: security of POST /api/v1/token/revoke-all/ in OpenAPI "
+        "is [{'oauth2': []}]; the proto declares []"
+    ]
+
+
 def test_an_rpc_added_to_the_proto_without_its_openapi_operation_is_named(spec):
     model = auth_proto_model()
     method = model.service[0].method.add(
@@ -107,6 +133,20 @@ def rename_property(schema: dict, old: str, new: str) -> None:
 
 
 SPEC_EDITS = {
+    "scope removed from the OpenAPI security": (
+        lambda s: s["paths"]["/api/v1/users/"]["get"]["security"][0]["oauth2"].clear(),
+        [
+            "AuthService.ListUsers: security of GET /api/v1/users/ in OpenAPI is "
+            "[{'oauth2': []}]; the proto declares [{'oauth2': ['users:read']}]"
+        ],
+    ),
+    "security dropped from a protected operation": (
+        lambda s: s["paths"]["/api/v1/token/revoke-all/"]["post"].pop("security"),
+        [
+            "AuthService.RevokeAllTokens: security of POST /api/v1/token/revoke-all/ in "
+            "OpenAPI is []; the proto declares [{'oauth2': []}]"
+        ],
+    ),
     "query field without its proto spelling": (
         lambda s: s["paths"]["/api/v1/users/"]["get"]["parameters"].pop(1),
         [

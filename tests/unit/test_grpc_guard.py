@@ -7,7 +7,9 @@ from typing import Any
 import grpc
 import pytest
 
-from authgate.grpc.interceptor import SERVICE_NAME, AuthServiceInterceptor
+from authgate import declared_access
+from authgate.core.access import Caller, Requirement
+from authgate.grpc.interceptor import SERVICE_NAME, AuthServiceInterceptor, current_caller
 from authgate.v1 import auth_pb2
 
 OPEN = f"/{SERVICE_NAME}/RefreshToken"
@@ -21,10 +23,14 @@ class CallDetails:
 
 
 class Core:
-    """Authenticates any token as the caller named by it."""
+    """Authorizes any token as the caller named by it, noting what it was asked to check."""
 
-    async def authenticate(self, token: str) -> str:
-        return f"caller:{token}"
+    def __init__(self) -> None:
+        self.checked: list[Requirement] = []
+
+    async def authorize(self, token: str | None, requirement: Requirement) -> Caller:
+        self.checked.append(requirement)
+        return Caller(f"caller:{token}", frozenset())
 
 
 class Aborted(Exception):
@@ -37,8 +43,11 @@ class Context:
 
 
 def handler_for_the_servicer() -> grpc.RpcMethodHandler:
-    async def behavior(request: Any, context: Any, *caller: str) -> tuple[str, ...]:
-        return caller
+    async def behavior(request: Any, context: Any) -> tuple[str, ...]:
+        try:
+            return (current_caller().subject,)
+        except LookupError:  # an open method is served with no caller
+            return ()
 
     return grpc.unary_unary_rpc_method_handler(
         behavior,
@@ -77,14 +86,27 @@ async def test_an_open_method_gets_a_new_guard_when_grpc_hands_over_another_hand
     assert await guard_for(guard, CallDetails(OPEN), handler_for_the_servicer()) is not first
 
 
-async def test_a_protected_method_authenticates_each_call_with_its_own_token() -> None:
-    guard, handler = AuthServiceInterceptor(Core()), handler_for_the_servicer()
+async def test_a_protected_method_authorizes_each_call_with_its_own_token() -> None:
+    core = Core()
+    guard, handler = AuthServiceInterceptor(core), handler_for_the_servicer()
 
     first = await guard_for(guard, CallDetails(PROTECTED, "alice"), handler)
     second = await guard_for(guard, CallDetails(PROTECTED, "bob"), handler)
 
     assert await answer(first) == ("caller:alice",)
     assert await answer(second) == ("caller:bob",)
+    # What the proto declares for ListUsers, read from the descriptors.
+    assert core.checked == [declared_access.requirements()["ListUsers"]] * 2
+    assert core.checked[0].scopes == {"users:read"}
+
+
+async def test_the_caller_is_gone_once_the_call_is_answered() -> None:
+    guard, handler = AuthServiceInterceptor(Core()), handler_for_the_servicer()
+
+    await answer(await guard_for(guard, CallDetails(PROTECTED, "alice"), handler))
+
+    with pytest.raises(LookupError):
+        current_caller()
 
 
 async def test_a_cached_open_guard_still_turns_calls_away_while_draining() -> None:

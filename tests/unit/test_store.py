@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,40 +24,14 @@ from authgate.store.users import UserStore
 
 from unit_fixtures import (
     PASSWORD,
+    as_caller,
     delete_user,
     insert_users,
     open_core,
     open_database,
-    open_store,
     sqlite_url,
     user_emails,
 )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[UserStore]:
-    """A migrated UserStore on a SQLite file of the test's own."""
-    async with open_store(tmp_path) as store:
-        yield store
-
-
-@pytest.fixture
-async def core_and_admin(tmp_path: Path) -> AsyncIterator[tuple[AuthCore, Administration]]:
-    async with open_core(tmp_path) as core_and_admin:
-        yield core_and_admin
-
-
-@pytest.fixture
-def core(core_and_admin: tuple[AuthCore, Administration]) -> AuthCore:
-    """An AuthCore over a store of the test's own (see unit_fixtures.open_core)."""
-    return core_and_admin[0]
-
-
-@pytest.fixture
-def admin(core_and_admin: tuple[AuthCore, Administration]) -> Administration:
-    """The operator's actions on the same store as `core`."""
-    return core_and_admin[1]
-
 
 # Store.
 
@@ -251,7 +224,7 @@ async def staff_and_member(admin: Administration) -> tuple[User, User]:
 async def test_staff_sees_every_user(core: AuthCore, admin: Administration) -> None:
     staff, member = await staff_and_member(admin)
 
-    page = await core.list_visible_users(staff, 0, "")
+    page = await core.list_visible_users(as_caller(staff), 0, "")
 
     assert [user.id for user in page.users] == sorted([staff.id, member.id])
 
@@ -259,7 +232,7 @@ async def test_staff_sees_every_user(core: AuthCore, admin: Administration) -> N
 async def test_non_staff_sees_only_themselves(core: AuthCore, admin: Administration) -> None:
     _, member = await staff_and_member(admin)
 
-    page = await core.list_visible_users(member, 0, "")
+    page = await core.list_visible_users(as_caller(member), 0, "")
 
     assert [user.id for user in page.users] == [member.id]
     assert page.next_page_token == ""
@@ -271,7 +244,7 @@ async def test_page_size_zero_means_the_default_of_fifty(
     staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
     await insert_users(core.store.database, DEFAULT_PAGE_SIZE + 5)
 
-    page = await core.list_visible_users(staff, 0, "")
+    page = await core.list_visible_users(as_caller(staff), 0, "")
 
     assert len(page.users) == DEFAULT_PAGE_SIZE == 50
     assert page.next_page_token != ""
@@ -283,7 +256,7 @@ async def test_page_size_over_the_maximum_is_clamped_to_a_thousand(
     staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
     await insert_users(core.store.database, MAX_PAGE_SIZE + 5)
 
-    page = await core.list_visible_users(staff, 5000, "")
+    page = await core.list_visible_users(as_caller(staff), 5000, "")
 
     assert len(page.users) == MAX_PAGE_SIZE == 1000
     assert page.next_page_token != ""
@@ -298,7 +271,7 @@ async def test_page_tokens_walk_every_user_once_and_end_empty(
     tokens: list[str] = []
     token = ""
     while True:
-        page = await core.list_visible_users(staff, 2, token)
+        page = await core.list_visible_users(as_caller(staff), 2, token)
         pages.append([user.id for user in page.users])
         tokens.append(page.next_page_token)
         token = page.next_page_token
@@ -317,8 +290,8 @@ async def test_last_full_page_has_an_empty_next_page_token(
     staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
     await insert_users(core.store.database, 3)
 
-    first = await core.list_visible_users(staff, 2, "")
-    second = await core.list_visible_users(staff, 2, first.next_page_token)
+    first = await core.list_visible_users(as_caller(staff), 2, "")
+    second = await core.list_visible_users(as_caller(staff), 2, first.next_page_token)
 
     assert [len(second.users), len(second.next_page_token)] == [2, 0]
 
@@ -336,7 +309,7 @@ async def test_negative_page_size_is_an_invalid_request(
     staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
 
     with pytest.raises(AuthError) as caught:
-        await core.list_visible_users(staff, page_size, "")
+        await core.list_visible_users(as_caller(staff), page_size, "")
 
     assert_invalid_field(caught.value, "page_size")
 
@@ -364,7 +337,7 @@ async def test_malformed_page_token_is_an_invalid_request(
     staff = await admin.create_user("boss@example.com", PASSWORD, is_staff=True)
 
     with pytest.raises(AuthError) as caught:
-        await core.list_visible_users(staff, 10, page_token)
+        await core.list_visible_users(as_caller(staff), 10, page_token)
 
     assert_invalid_field(caught.value, "page_token")
 
@@ -401,7 +374,7 @@ async def test_right_credentials_issue_a_working_token_pair(
     refreshed = await core.refresh_access_token(pair.refresh)
     again = await core.authenticate(refreshed.access)
 
-    assert [authenticated.id, again.id] == [user.id, user.id]
+    assert [authenticated.subject, again.subject] == [user.id, user.id]
 
 
 async def test_login_records_last_login(core: AuthCore, admin: Administration) -> None:

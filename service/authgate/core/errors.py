@@ -30,6 +30,7 @@ class Reason(enum.Enum):
     NOT_AUTHENTICATED = ("not_authenticated", Code.UNAUTHENTICATED)
     TOKEN_NOT_VALID = ("token_not_valid", Code.UNAUTHENTICATED)
     PERMISSION_DENIED = ("permission_denied", Code.PERMISSION_DENIED)
+    INSUFFICIENT_SCOPE = ("insufficient_scope", Code.PERMISSION_DENIED)
     ALREADY_EXISTS = ("already_exists", Code.ALREADY_EXISTS)
     NOT_FOUND = ("not_found", Code.NOT_FOUND)
     THROTTLED = ("throttled", Code.RESOURCE_EXHAUSTED)
@@ -55,6 +56,8 @@ class AuthError(Exception):
         self.field_errors: dict[str, list[str]] = dict(field_errors or {})
         # Seconds until a throttled client may retry (Retry-After, google.rpc.RetryInfo).
         self.retry_after: int | None = None
+        # The scopes an insufficient_scope refusal asks for (RFC 6750 §3.1's `scope`).
+        self.required_scope: str = ""
 
     @property
     def code(self) -> Code:

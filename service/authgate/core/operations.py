@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from authgate.core import passwords
+from authgate.core import access, passwords
+from authgate.core.access import Caller, Requirement, scopes_of
 from authgate.core.audit import audit
 from authgate.core.errors import (
     AuthError,
     Reason,
     invalid_request,
     no_active_account,
+    not_authenticated,
     token_not_valid,
 )
 from authgate.core.paging import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_limit
@@ -81,8 +83,13 @@ class AuthCore:
         )
         expires = datetime.fromtimestamp(claims.expires_at, UTC)
         await self.registry.register(claims.jti, family_id or claims.jti, user.id, expires)
-        access = self.tokens.encode(user.id, TokenType.ACCESS, version=user.token_version)
-        return TokenPair(refresh=refresh, access=access)
+        return TokenPair(refresh=refresh, access=self._access_for(user))
+
+    def _access_for(self, user: User) -> str:
+        """An access token for `user`, carrying the scopes the user holds now."""
+        return self.tokens.encode(
+            user.id, TokenType.ACCESS, version=user.token_version, scopes=scopes_of(user)
+        )
 
     async def refresh_access_token(self, refresh: str, client: str = "") -> RefreshedTokens:
         _require_text(refresh=(refresh, None))
@@ -90,8 +97,7 @@ class AuthCore:
         if not self.policy.rotate:
             user = await self._current_holder(claims)
             audit("token_refreshed", user_id=user.id, client=client)
-            access = self.tokens.encode(user.id, TokenType.ACCESS, version=user.token_version)
-            return RefreshedTokens(access=access)
+            return RefreshedTokens(access=self._access_for(user))
         user = await self._current_user(claims)
         successor, successor_claims = self.tokens.encode_with_claims(
             user.id, TokenType.REFRESH, version=user.token_version
@@ -111,16 +117,32 @@ class AuthCore:
             raise token_not_valid("Token has been revoked.")
         elif registered.state is not TokenState.LIVE:
             raise token_not_valid("Token has been revoked.")
-        access = self.tokens.encode(user.id, TokenType.ACCESS, version=user.token_version)
         audit("token_refreshed", user_id=user.id, client=client, reason="rotated")
-        return RefreshedTokens(access=access, refresh=successor)
+        return RefreshedTokens(access=self._access_for(user), refresh=successor)
 
     def _within_grace(self, spent_at: datetime | None) -> bool:
         return spent_at is not None and _now() - spent_at <= self.policy.grace
 
-    async def authenticate(self, access: str) -> User:
-        """The active user an access token speaks for; AuthError(token_not_valid) otherwise."""
-        return await self._current_user(self.tokens.decode(access, TokenType.ACCESS))
+    async def authenticate(self, token: str) -> Caller:
+        """Whom an access token speaks for, with the scopes it holds now; AuthError otherwise.
+
+        A token's scopes are those it was issued with that its holder still holds, so taking
+        staff away takes effect at once. A token issued before scopes existed holds its
+        holder's current ones.
+        """
+        claims = self.tokens.decode(token, TokenType.ACCESS)
+        user = await self._current_user(claims)
+        held = scopes_of(user)
+        scopes = held if claims.scopes is None else claims.scopes & held
+        return Caller(user.id, scopes, user)
+
+    async def authorize(self, token: str | None, requirement: Requirement) -> Caller:
+        """The caller of an operation that is not public, if its token meets `requirement`."""
+        if token is None:
+            raise not_authenticated()
+        caller = await self.authenticate(token)
+        access.check(caller, requirement)
+        return caller
 
     async def verify_token(self, token: str) -> None:
         """Any token of ours, access or refresh, that is valid and not revoked."""
@@ -137,11 +159,11 @@ class AuthCore:
         await self.registry.revoke(claims.jti, _now())
         audit("token_revoked", user_id=claims.user_id, client=client)
 
-    async def revoke_all_tokens(self, caller: User, client: str = "") -> None:
+    async def revoke_all_tokens(self, caller: Caller, client: str = "") -> None:
         """Logout everywhere: the version bump refuses every token issued before now."""
-        await self.store.bump_token_version(caller.id)
-        await self.registry.revoke_user(caller.id, _now())
-        audit("tokens_revoked_all", user_id=caller.id, client=client)
+        await self.store.bump_token_version(caller.subject)
+        await self.registry.revoke_user(caller.subject, _now())
+        audit("tokens_revoked_all", user_id=caller.subject, client=client)
 
     def public_keys(self) -> list[dict[str, str]]:
         """The JWKS `keys`: every public key that may have signed a live token."""
@@ -158,10 +180,12 @@ class AuthCore:
             raise token_not_valid("Token has been revoked.")
         return user
 
-    async def list_visible_users(self, caller: User, page_size: int, page_token: str) -> UserPage:
-        """AIP-158 pages of the users `caller` may see (AIP-211: staff all, others themselves)."""
+    async def list_visible_users(self, caller: Caller, page_size: int, page_token: str) -> UserPage:
+        """AIP-158 pages of the users `caller` may see (AIP-211): every user with the
+        `users:read` scope, else only the caller's own user."""
         limit = page_limit(page_size)
-        return await self.page_users(page_token, limit, None if caller.is_staff else caller.id)
+        only = None if caller.may("users:read") else caller.subject
+        return await self.page_users(page_token, limit, only)
 
     async def page_users(self, page_token: str, limit: int, only_id: str | None) -> UserPage:
         after_id = decode_page_token(page_token)

@@ -45,6 +45,8 @@ class TokenClaims:
     issued_at: int
     expires_at: int
     version: int = 0
+    # The `scope` claim (RFC 9068 §2.2.3); None when the token carries none.
+    scopes: frozenset[str] | None = None
 
 
 class TokenCodec:
@@ -65,11 +67,23 @@ class TokenCodec:
         self.clock = clock
         self._jwt = jwt.PyJWT()
 
-    def encode(self, user_id: str, token_type: TokenType, *, version: int = 0) -> str:
-        return self.encode_with_claims(user_id, token_type, version=version)[0]
+    def encode(
+        self,
+        user_id: str,
+        token_type: TokenType,
+        *,
+        version: int = 0,
+        scopes: frozenset[str] | None = None,
+    ) -> str:
+        return self.encode_with_claims(user_id, token_type, version=version, scopes=scopes)[0]
 
     def encode_with_claims(
-        self, user_id: str, token_type: TokenType, *, version: int = 0
+        self,
+        user_id: str,
+        token_type: TokenType,
+        *,
+        version: int = 0,
+        scopes: frozenset[str] | None = None,
     ) -> tuple[str, TokenClaims]:
         """A signed token and the claims it carries (the registry needs jti and expiry)."""
         now = int(self.clock())
@@ -83,6 +97,8 @@ class TokenCodec:
             "exp": now + self.lifetimes[token_type],
             "ver": version,  # the user's token version: bumped to revoke everything issued
         }
+        if scopes is not None:
+            claims["scope"] = " ".join(sorted(scopes))  # RFC 9068 §2.2.3: space-delimited
         if self.audience:
             claims["aud"] = self.audience
         key = self.keys.active
@@ -92,7 +108,9 @@ class TokenCodec:
             algorithm=key.algorithm,
             headers={"kid": key.kid, "typ": token_type.header_typ},
         )
-        return token, TokenClaims(user_id, token_type, claims["jti"], now, claims["exp"], version)
+        return token, TokenClaims(
+            user_id, token_type, claims["jti"], now, claims["exp"], version, scopes
+        )
 
     def decode(self, token: str, expected: TokenType | None) -> TokenClaims:
         """Verify signature, issuer, audience, expiry and type; raise AuthError otherwise.
@@ -157,7 +175,11 @@ class TokenCodec:
         version = payload.get("ver", 0)
         if not isinstance(version, int) or isinstance(version, bool):
             raise token_not_valid()
-        return TokenClaims(sub, token_type, jti, iat, exp, version)
+        scope = payload.get("scope")
+        if scope is not None and not isinstance(scope, str):
+            raise token_not_valid()
+        scopes = None if scope is None else frozenset(scope.split())
+        return TokenClaims(sub, token_type, jti, iat, exp, version, scopes)
 
 
 def _unverified_kid(token: str) -> object:

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
 
-from authgate.core.errors import AuthError, Reason, invalid_request, not_authenticated
+from authgate import declared_access
+from authgate.core.access import Caller, Requirement
+from authgate.core.errors import AuthError, Reason, invalid_request
 from authgate.core.operations import AuthCore
 from authgate.grpc.status import abort
 from authgate.v1 import auth_pb2
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
-# RPCs that need `authorization: Bearer <access token>` metadata (REST: `security` in the spec).
-PROTECTED_METHODS = frozenset({f"/{SERVICE_NAME}/ListUsers", f"/{SERVICE_NAME}/RevokeAllTokens"})
+# The authorized caller of the protected RPC being served: set by the guard around the
+# servicer's method, in the same task, and read by it through current_caller().
+_CALLER: ContextVar[Caller] = ContextVar("authgate_grpc_caller")
+
+
+def current_caller() -> Caller:
+    """The caller of the protected RPC being served. LookupError outside the guard: a
+    protected method cannot be served without this interceptor in front of it."""
+    return _CALLER.get()
 
 
 def bearer_token(metadata: Sequence[tuple[str, Any]] | None) -> str | None:
@@ -44,16 +54,16 @@ def _lenient(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
 
 
 class AuthServiceInterceptor(grpc.aio.ServerInterceptor):
-    """Guards every AuthService RPC: unparseable requests get INVALID_ARGUMENT, and protected
-    RPCs are authenticated, with the caller handed to the handler as an argument.
+    """Guards every AuthService RPC: unparseable requests get INVALID_ARGUMENT, and an RPC
+    that is not public is authorized by the core against what the proto declares for it
+    (`authgate.v1.access`), its caller then readable through current_caller()."""
 
-    A protected handler takes `(request, context, caller)`, so it cannot be served without
-    this interceptor in front of it.
-    """
-
-    def __init__(self, core: AuthCore, protected: frozenset[str] = PROTECTED_METHODS) -> None:
+    def __init__(
+        self, core: AuthCore, requirements: Mapping[str, Requirement] | None = None
+    ) -> None:
         self.core = core
-        self.protected = protected
+        declared = declared_access.requirements() if requirements is None else requirements
+        self.requirements = {f"/{SERVICE_NAME}/{name}": r for name, r in declared.items()}
         # Set at shutdown: new calls are turned away as UNAVAILABLE (retryable) while the
         # calls grpc has already queued drain, instead of being CANCELLED by server.stop().
         self.draining = False
@@ -69,20 +79,21 @@ class AuthServiceInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or not method.startswith(f"/{SERVICE_NAME}/"):
             return handler
-        if method in self.protected:
+        requirement = self.requirements.get(method)
+        if requirement is not None and not requirement.public:
             # Built per call: it carries this caller's token.
             metadata = handler_call_details.invocation_metadata
-            return self._guard(handler, protected=True, token=bearer_token(metadata))
+            return self._guard(handler, requirement, token=bearer_token(metadata))
         # An open method's guard needs nothing from the call, so it is built once per method
         # (unless grpc hands over another handler for it).
         guard = self._open_guards.get(method)
         if guard is None or guard[0] is not handler:
-            guard = (handler, self._guard(handler, protected=False, token=None))
+            guard = (handler, self._guard(handler, None, token=None))
             self._open_guards[method] = guard
         return guard[1]
 
     def _guard(
-        self, handler: grpc.RpcMethodHandler, protected: bool, token: str | None
+        self, handler: grpc.RpcMethodHandler, requirement: Requirement | None, token: str | None
     ) -> grpc.RpcMethodHandler:
         behavior = handler.unary_unary
         core = self.core
@@ -94,14 +105,16 @@ class AuthServiceInterceptor(grpc.aio.ServerInterceptor):
                     raise AuthError(Reason.UNAVAILABLE, "The server is shutting down; retry.")
                 if isinstance(request, _Unparseable):
                     raise invalid_request({"request": ["Not a valid protobuf message."]})
-                if not protected:
+                if requirement is None:
                     return await behavior(request, context)
-                if token is None:
-                    raise not_authenticated()
-                caller = await core.authenticate(token)
+                caller = await core.authorize(token, requirement)
             except AuthError as error:
                 await abort(context, error)
-            return await behavior(request, context, caller)
+            serving = _CALLER.set(caller)
+            try:
+                return await behavior(request, context)
+            finally:
+                _CALLER.reset(serving)
 
         return grpc.unary_unary_rpc_method_handler(
             guarded,

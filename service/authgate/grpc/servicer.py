@@ -12,7 +12,7 @@ import grpc
 from authgate import messages
 from authgate.core.errors import AuthError
 from authgate.core.operations import AuthCore
-from authgate.core.users import User
+from authgate.grpc.interceptor import current_caller
 from authgate.grpc.status import abort
 from authgate.v1 import auth_pb2, auth_pb2_grpc
 
@@ -25,11 +25,9 @@ def _maps_errors(method: Callable[..., Awaitable[Reply]]) -> Callable[..., Await
     """Turn AuthError into its status; an unexpected exception into INTERNAL, logged once."""
 
     @functools.wraps(method)
-    async def wrapper(
-        self: Any, request: Any, context: grpc.aio.ServicerContext, *args: Any
-    ) -> Reply:
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Reply:
         try:
-            return await method(self, request, context, *args)
+            return await method(self, request, context)
         except AuthError as error:
             await abort(context, error)
         except Exception:
@@ -73,13 +71,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.RevokeTokenResponse()
 
     @_maps_errors
-    async def RevokeAllTokens(  # the interceptor passes the caller
-        self,
-        request: auth_pb2.RevokeAllTokensRequest,
-        context: grpc.aio.ServicerContext,
-        caller: User,
+    async def RevokeAllTokens(
+        self, request: auth_pb2.RevokeAllTokensRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.RevokeAllTokensResponse:
-        await self.core.revoke_all_tokens(caller, _peer(context))
+        await self.core.revoke_all_tokens(current_caller(), _peer(context))
         return auth_pb2.RevokeAllTokensResponse()
 
     @_maps_errors
@@ -89,9 +84,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return messages.jwks_response(self.core.public_keys())
 
     @_maps_errors
-    async def ListUsers(  # the interceptor passes the caller
-        self, request: auth_pb2.ListUsersRequest, context: grpc.aio.ServicerContext, caller: User
+    async def ListUsers(
+        self, request: auth_pb2.ListUsersRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.ListUsersResponse:
+        caller = current_caller()
         page = await self.core.list_visible_users(caller, request.page_size, request.page_token)
         return messages.list_users_response(page)
 

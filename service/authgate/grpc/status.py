@@ -16,8 +16,12 @@ DOMAIN = "authgate"
 
 
 def to_status(error: AuthError) -> grpc.Status:
+    # An insufficient_scope refusal names the scope it needs, as RFC 6750 §3.1 does on REST.
+    metadata = {"scope": error.required_scope} if error.required_scope else {}
     details: list[Message] = [
-        error_details_pb2.ErrorInfo(reason=error.reason.slug.upper(), domain=DOMAIN),
+        error_details_pb2.ErrorInfo(
+            reason=error.reason.slug.upper(), domain=DOMAIN, metadata=metadata
+        ),
     ]
     if error.retry_after is not None:
         details.append(

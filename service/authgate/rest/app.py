@@ -18,6 +18,8 @@ from connexion.validators import VALIDATOR_MAP
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from authgate import declared_access
+from authgate.core.access import Requirement
 from authgate.core.errors import AuthError
 from authgate.core.operations import AuthCore
 from authgate.rest.observability import RestObservability
@@ -131,11 +133,26 @@ def operations_by_path(spec: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def access_by_operation(spec: dict[str, Any]) -> dict[str, Requirement]:
+    """operationId -> what the proto declares for its RPC (`x-grpc-method`), for token_info."""
+    declared = declared_access.requirements()
+    found = {}
+    for methods in spec["paths"].values():
+        for operation in methods.values():
+            if "x-grpc-method" in operation:
+                rpc = operation["x-grpc-method"].rsplit(".", 1)[-1]
+                found[operation["operationId"]] = declared[rpc]
+    return found
+
+
 def create_rest_app(core: AuthCore, *, max_body_bytes: int = 65536) -> AsyncApp:
+    spec = load_spec()
+    access = access_by_operation(spec)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         # Handlers reach the core through request.state: no module-level state.
-        yield {"core": core}
+        yield {"core": core, "access": access}
 
     validators = dict(VALIDATOR_MAP)
     validators["parameter"] = FieldErrorsParameterValidator
@@ -148,7 +165,6 @@ def create_rest_app(core: AuthCore, *, max_body_bytes: int = 65536) -> AsyncApp:
             swagger_ui_path="/api/v1/ui", spec_path="/api/v1/openapi.json"
         ),
     )
-    spec = load_spec()
     # A dict, not the path: Connexion would parse the file again, with the pure-Python loader.
     app.add_api(spec, validator_map=validators, validate_responses=False)
     app.add_middleware(

@@ -74,6 +74,11 @@ def auth_error_problem(_request: ConnexionRequest, error: Exception) -> Connexio
     if error.reason is Reason.TOKEN_NOT_VALID:
         # RFC 6750 §3: error="invalid_token" only when a token was presented and refused.
         headers["WWW-Authenticate"] = f'{REALM}, error="invalid_token"'
+    elif error.reason is Reason.INSUFFICIENT_SCOPE:
+        # RFC 6750 §3.1: the scope the request would need.
+        headers["WWW-Authenticate"] = (
+            f'{REALM}, error="insufficient_scope", scope="{error.required_scope}"'
+        )
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
     return problem(

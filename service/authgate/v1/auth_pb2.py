@@ -22,12 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from authgate.v1 import access_pb2 as authgate_dot_v1_dot_access__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61uthgate/v1/auth.proto\x12\x0b\x61uthgate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n\x11IssueTokenRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"5\n\x12IssueTokenResponse\x12\x0f\n\x07refresh\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63\x63\x65ss\x18\x02 \x01(\t\",\n\x13RefreshTokenRequest\x12\x15\n\x07refresh\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"H\n\x14RefreshTokenResponse\x12\x0e\n\x06\x61\x63\x63\x65ss\x18\x01 \x01(\t\x12\x14\n\x07refresh\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\n\n\x08_refresh\")\n\x12VerifyTokenRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x15\n\x13VerifyTokenResponse\"+\n\x12RevokeTokenRequest\x12\x15\n\x07refresh\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x15\n\x13RevokeTokenResponse\"\x18\n\x16RevokeAllTokensRequest\"\x19\n\x17RevokeAllTokensResponse\"\x10\n\x0eGetJwksRequest\"8\n\x0fGetJwksResponse\x12%\n\x04keys\x18\x01 \x03(\x0b\x32\x17.authgate.v1.JsonWebKey\"\xb2\x01\n\nJsonWebKey\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03kid\x18\x02 \x01(\t\x12\x0b\n\x03\x61lg\x18\x03 \x01(\t\x12\x0b\n\x03use\x18\x04 \x01(\t\x12\x10\n\x03\x63rv\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x0e\n\x01x\x18\x06 \x01(\tH\x01\x88\x01\x01\x12\x0e\n\x01y\x18\x07 \x01(\tH\x02\x88\x01\x01\x12\x0e\n\x01n\x18\x08 \x01(\tH\x03\x88\x01\x01\x12\x0e\n\x01\x65\x18\t \x01(\tH\x04\x88\x01\x01\x42\x06\n\x04_crvB\x04\n\x02_xB\x04\n\x02_yB\x04\n\x02_nB\x04\n\x02_e\"E\n\x10ListUsersRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"N\n\x11ListUsersResponse\x12 \n\x05users\x18\x01 \x03(\x0b\x32\x11.authgate.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd0\x01\n\x04User\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tis_active\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08is_staff\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x39\n\x0flast_login_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x32\xa5\x06\n\x0b\x41uthService\x12h\n\nIssueToken\x12\x1e.authgate.v1.IssueTokenRequest\x1a\x1f.authgate.v1.IssueTokenResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/api/v1/token/:\x01*\x12v\n\x0cRefreshToken\x12 .authgate.v1.RefreshTokenRequest\x1a!.authgate.v1.RefreshTokenResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/api/v1/token/refresh/:\x01*\x12r\n\x0bVerifyToken\x12\x1f.authgate.v1.VerifyTokenRequest\x1a .authgate.v1.VerifyTokenResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/token/verify/:\x01*\x12u\n\x0bRevokeToken\x12\x1f.authgate.v1.RevokeTokenRequest\x1a .authgate.v1.RevokeTokenResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/api/v1/token/blacklist/:\x01*\x12\x7f\n\x0fRevokeAllTokens\x12#.authgate.v1.RevokeAllTokensRequest\x1a$.authgate.v1.RevokeAllTokensResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x19/api/v1/token/revoke-all/\x12\x64\n\x07GetJwks\x12\x1b.authgate.v1.GetJwksRequest\x1a\x1c.authgate.v1.GetJwksResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.json\x12\x62\n\tListUsers\x12\x1d.authgate.v1.ListUsersRequest\x1a\x1e.authgate.v1.ListUsersResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/users/b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61uthgate/v1/auth.proto\x12\x0b\x61uthgate.v1\x1a\x18\x61uthgate/v1/access.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n\x11IssueTokenRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"5\n\x12IssueTokenResponse\x12\x0f\n\x07refresh\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63\x63\x65ss\x18\x02 \x01(\t\",\n\x13RefreshTokenRequest\x12\x15\n\x07refresh\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"H\n\x14RefreshTokenResponse\x12\x0e\n\x06\x61\x63\x63\x65ss\x18\x01 \x01(\t\x12\x14\n\x07refresh\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\n\n\x08_refresh\")\n\x12VerifyTokenRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x15\n\x13VerifyTokenResponse\"+\n\x12RevokeTokenRequest\x12\x15\n\x07refresh\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x15\n\x13RevokeTokenResponse\"\x18\n\x16RevokeAllTokensRequest\"\x19\n\x17RevokeAllTokensResponse\"\x10\n\x0eGetJwksRequest\"8\n\x0fGetJwksResponse\x12%\n\x04keys\x18\x01 \x03(\x0b\x32\x17.authgate.v1.JsonWebKey\"\xb2\x01\n\nJsonWebKey\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03kid\x18\x02 \x01(\t\x12\x0b\n\x03\x61lg\x18\x03 \x01(\t\x12\x0b\n\x03use\x18\x04 \x01(\t\x12\x10\n\x03\x63rv\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x0e\n\x01x\x18\x06 \x01(\tH\x01\x88\x01\x01\x12\x0e\n\x01y\x18\x07 \x01(\tH\x02\x88\x01\x01\x12\x0e\n\x01n\x18\x08 \x01(\tH\x03\x88\x01\x01\x12\x0e\n\x01\x65\x18\t \x01(\tH\x04\x88\x01\x01\x42\x06\n\x04_crvB\x04\n\x02_xB\x04\n\x02_yB\x04\n\x02_nB\x04\n\x02_e\"E\n\x10ListUsersRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"N\n\x11ListUsersResponse\x12 \n\x05users\x18\x01 \x03(\x0b\x32\x11.authgate.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd0\x01\n\x04User\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tis_active\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08is_staff\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x39\n\x0flast_login_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x32\xda\x06\n\x0b\x41uthService\x12n\n\nIssueToken\x12\x1e.authgate.v1.IssueTokenRequest\x1a\x1f.authgate.v1.IssueTokenResponse\"\x1f\xc2\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\"\x0e/api/v1/token/:\x01*\x12|\n\x0cRefreshToken\x12 .authgate.v1.RefreshTokenRequest\x1a!.authgate.v1.RefreshTokenResponse\"\'\xc2\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x1b\"\x16/api/v1/token/refresh/:\x01*\x12x\n\x0bVerifyToken\x12\x1f.authgate.v1.VerifyTokenRequest\x1a .authgate.v1.VerifyTokenResponse\"&\xc2\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/token/verify/:\x01*\x12{\n\x0bRevokeToken\x12\x1f.authgate.v1.RevokeTokenRequest\x1a .authgate.v1.RevokeTokenResponse\")\xc2\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x1d\"\x18/api/v1/token/blacklist/:\x01*\x12\x83\x01\n\x0fRevokeAllTokens\x12#.authgate.v1.RevokeAllTokensRequest\x1a$.authgate.v1.RevokeAllTokensResponse\"%\xc2\xf3\x18\x00\x82\xd3\xe4\x93\x02\x1b\"\x19/api/v1/token/revoke-all/\x12j\n\x07GetJwks\x12\x1b.authgate.v1.GetJwksRequest\x1a\x1c.authgate.v1.GetJwksResponse\"$\xc2\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.json\x12t\n\tListUsers\x12\x1d.authgate.v1.ListUsersRequest\x1a\x1e.authgate.v1.ListUsersResponse\"(\xc2\xf3\x18\x0e\x12\nusers:read\x18\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/users/b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -61,51 +62,51 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USER'].fields_by_name['last_login_time']._loaded_options = None
   _globals['_USER'].fields_by_name['last_login_time']._serialized_options = b'\342A\001\003'
   _globals['_AUTHSERVICE'].methods_by_name['IssueToken']._loaded_options = None
-  _globals['_AUTHSERVICE'].methods_by_name['IssueToken']._serialized_options = b'\202\323\344\223\002\023\"\016/api/v1/token/:\001*'
+  _globals['_AUTHSERVICE'].methods_by_name['IssueToken']._serialized_options = b'\302\363\030\002\010\001\202\323\344\223\002\023\"\016/api/v1/token/:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['RefreshToken']._loaded_options = None
-  _globals['_AUTHSERVICE'].methods_by_name['RefreshToken']._serialized_options = b'\202\323\344\223\002\033\"\026/api/v1/token/refresh/:\001*'
+  _globals['_AUTHSERVICE'].methods_by_name['RefreshToken']._serialized_options = b'\302\363\030\002\010\001\202\323\344\223\002\033\"\026/api/v1/token/refresh/:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['VerifyToken']._loaded_options = None
-  _globals['_AUTHSERVICE'].methods_by_name['VerifyToken']._serialized_options = b'\202\323\344\223\002\032\"\025/api/v1/token/verify/:\001*'
+  _globals['_AUTHSERVICE'].methods_by_name['VerifyToken']._serialized_options = b'\302\363\030\002\010\001\202\323\344\223\002\032\"\025/api/v1/token/verify/:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['RevokeToken']._loaded_options = None
-  _globals['_AUTHSERVICE'].methods_by_name['RevokeToken']._serialized_options = b'\202\323\344\223\002\035\"\030/api/v1/token/blacklist/:\001*'
+  _globals['_AUTHSERVICE'].methods_by_name['RevokeToken']._serialized_options = b'\302\363\030\002\010\001\202\323\344\223\002\035\"\030/api/v1/token/blacklist/:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['RevokeAllTokens']._loaded_options = None
-  _globals['_AUTHSERVICE'].methods_by_name['RevokeAllTokens']._serialized_options = b'\202\323\344\223\002\033\"\031/api/v1/token/revoke-all/'
+  _globals['_AUTHSERVICE'].methods_by_name['RevokeAllTokens']._serialized_options = b'\302\363\030\000\202\323\344\223\002\033\"\031/api/v1/token/revoke-all/'
   _globals['_AUTHSERVICE'].methods_by_name['GetJwks']._loaded_options = None
-  _globals['_AUTHSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\202\323\344\223\002\030\022\026/.well-known/jwks.json'
+  _globals['_AUTHSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\302\363\030\002\010\001\202\323\344\223\002\030\022\026/.well-known/jwks.json'
   _globals['_AUTHSERVICE'].methods_by_name['ListUsers']._loaded_options = None
-  _globals['_AUTHSERVICE'].methods_by_name['ListUsers']._serialized_options = b'\202\323\344\223\002\020\022\016/api/v1/users/'
-  _globals['_ISSUETOKENREQUEST']._serialized_start=135
-  _globals['_ISSUETOKENREQUEST']._serialized_end=199
-  _globals['_ISSUETOKENRESPONSE']._serialized_start=201
-  _globals['_ISSUETOKENRESPONSE']._serialized_end=254
-  _globals['_REFRESHTOKENREQUEST']._serialized_start=256
-  _globals['_REFRESHTOKENREQUEST']._serialized_end=300
-  _globals['_REFRESHTOKENRESPONSE']._serialized_start=302
-  _globals['_REFRESHTOKENRESPONSE']._serialized_end=374
-  _globals['_VERIFYTOKENREQUEST']._serialized_start=376
-  _globals['_VERIFYTOKENREQUEST']._serialized_end=417
-  _globals['_VERIFYTOKENRESPONSE']._serialized_start=419
-  _globals['_VERIFYTOKENRESPONSE']._serialized_end=440
-  _globals['_REVOKETOKENREQUEST']._serialized_start=442
-  _globals['_REVOKETOKENREQUEST']._serialized_end=485
-  _globals['_REVOKETOKENRESPONSE']._serialized_start=487
-  _globals['_REVOKETOKENRESPONSE']._serialized_end=508
-  _globals['_REVOKEALLTOKENSREQUEST']._serialized_start=510
-  _globals['_REVOKEALLTOKENSREQUEST']._serialized_end=534
-  _globals['_REVOKEALLTOKENSRESPONSE']._serialized_start=536
-  _globals['_REVOKEALLTOKENSRESPONSE']._serialized_end=561
-  _globals['_GETJWKSREQUEST']._serialized_start=563
-  _globals['_GETJWKSREQUEST']._serialized_end=579
-  _globals['_GETJWKSRESPONSE']._serialized_start=581
-  _globals['_GETJWKSRESPONSE']._serialized_end=637
-  _globals['_JSONWEBKEY']._serialized_start=640
-  _globals['_JSONWEBKEY']._serialized_end=818
-  _globals['_LISTUSERSREQUEST']._serialized_start=820
-  _globals['_LISTUSERSREQUEST']._serialized_end=889
-  _globals['_LISTUSERSRESPONSE']._serialized_start=891
-  _globals['_LISTUSERSRESPONSE']._serialized_end=969
-  _globals['_USER']._serialized_start=972
-  _globals['_USER']._serialized_end=1180
-  _globals['_AUTHSERVICE']._serialized_start=1183
-  _globals['_AUTHSERVICE']._serialized_end=1988
+  _globals['_AUTHSERVICE'].methods_by_name['ListUsers']._serialized_options = b'\302\363\030\016\022\nusers:read\030\001\202\323\344\223\002\020\022\016/api/v1/users/'
+  _globals['_ISSUETOKENREQUEST']._serialized_start=161
+  _globals['_ISSUETOKENREQUEST']._serialized_end=225
+  _globals['_ISSUETOKENRESPONSE']._serialized_start=227
+  _globals['_ISSUETOKENRESPONSE']._serialized_end=280
+  _globals['_REFRESHTOKENREQUEST']._serialized_start=282
+  _globals['_REFRESHTOKENREQUEST']._serialized_end=326
+  _globals['_REFRESHTOKENRESPONSE']._serialized_start=328
+  _globals['_REFRESHTOKENRESPONSE']._serialized_end=400
+  _globals['_VERIFYTOKENREQUEST']._serialized_start=402
+  _globals['_VERIFYTOKENREQUEST']._serialized_end=443
+  _globals['_VERIFYTOKENRESPONSE']._serialized_start=445
+  _globals['_VERIFYTOKENRESPONSE']._serialized_end=466
+  _globals['_REVOKETOKENREQUEST']._serialized_start=468
+  _globals['_REVOKETOKENREQUEST']._serialized_end=511
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=513
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=534
+  _globals['_REVOKEALLTOKENSREQUEST']._serialized_start=536
+  _globals['_REVOKEALLTOKENSREQUEST']._serialized_end=560
+  _globals['_REVOKEALLTOKENSRESPONSE']._serialized_start=562
+  _globals['_REVOKEALLTOKENSRESPONSE']._serialized_end=587
+  _globals['_GETJWKSREQUEST']._serialized_start=589
+  _globals['_GETJWKSREQUEST']._serialized_end=605
+  _globals['_GETJWKSRESPONSE']._serialized_start=607
+  _globals['_GETJWKSRESPONSE']._serialized_end=663
+  _globals['_JSONWEBKEY']._serialized_start=666
+  _globals['_JSONWEBKEY']._serialized_end=844
+  _globals['_LISTUSERSREQUEST']._serialized_start=846
+  _globals['_LISTUSERSREQUEST']._serialized_end=915
+  _globals['_LISTUSERSRESPONSE']._serialized_start=917
+  _globals['_LISTUSERSRESPONSE']._serialized_end=995
+  _globals['_USER']._serialized_start=998
+  _globals['_USER']._serialized_end=1206
+  _globals['_AUTHSERVICE']._serialized_start=1209
+  _globals['_AUTHSERVICE']._serialized_end=2067
 # @@protoc_insertion_point(module_scope)

@@ -131,8 +131,9 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListUsers(self, request, context):
-        """Lists the users the caller may see: staff see every user, anyone else only themselves.
-        Requires `authorization: Bearer <access token>` metadata (REST: the Authorization header).
+        """Lists the users the caller may see: a token holding the `users:read` scope (a staff
+        user's holds it) sees every user; any other user's token sees only its user. Requires
+        `authorization: Bearer <access token>` metadata (REST: the Authorization header).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
