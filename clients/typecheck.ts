@@ -8,18 +8,18 @@ import { IssueTokenRequestSchema } from "../build/clients/ts/proto/authgate/v1/a
 
 type Schemas = components["schemas"];
 
-// Every OpenAPI schema named like a proto message carries that message's protobuf-ES fields
-// (both are the protobuf JSON mapping: camelCase names), whatever messages the proto holds.
-type MessageOf<K extends string> = `${K}Schema` extends keyof typeof pb
-  ? (typeof pb)[`${K}Schema`] extends GenMessage<infer M>
-    ? M
+// Every OpenAPI schema named like a proto message carries that message's JSON fields: the
+// protobuf JSON mapping, json_name included (protobuf-ES's json_types), whatever messages the
+// proto holds.
+type JsonOf<K extends string> = `${K}Schema` extends keyof typeof pb
+  ? (typeof pb)[`${K}Schema`] extends GenMessage<infer _M, { jsonType: infer J }>
+    ? J
     : never
   : never;
-type Fields<M> = Exclude<keyof M, "$typeName" | "$unknown">;
-type Disagrees<K extends keyof Schemas & string> = [MessageOf<K>] extends [never]
+type Disagrees<K extends keyof Schemas & string> = [JsonOf<K>] extends [never]
   ? never
-  : [Fields<MessageOf<K>>] extends [keyof Schemas[K]]
-    ? [keyof Schemas[K]] extends [Fields<MessageOf<K>>]
+  : [keyof JsonOf<K>] extends [keyof Schemas[K]]
+    ? [keyof Schemas[K]] extends [keyof JsonOf<K>]
       ? never
       : K
     : K;

@@ -27,6 +27,10 @@ from accounts import ADMIN_EMAIL, ADMIN_PASSWORD
 # The documented mapping (docs/architecture.md, "Errors"): reason -> (HTTP status, gRPC code).
 STATUS = {
     "invalid_request": (400, "INVALID_ARGUMENT"),
+    "invalid_client": (401, "UNAUTHENTICATED"),
+    "invalid_scope": (400, "INVALID_ARGUMENT"),
+    "insufficient_scope": (403, "PERMISSION_DENIED"),
+    "throttled": (429, "RESOURCE_EXHAUSTED"),
     "no_active_account": (401, "UNAUTHENTICATED"),
     "not_authenticated": (401, "UNAUTHENTICATED"),
     "token_not_valid": (401, "UNAUTHENTICATED"),
@@ -87,6 +91,10 @@ class RestDoor:
     async def get_jwks(self) -> Outcome:
         return self._outcome(await self.client.get("/.well-known/jwks.json"))
 
+    async def issue_client_token(self, client_id: str, secret: str, scope: str = "") -> Outcome:
+        body = {"client_id": client_id, "client_secret": secret, "scope": scope}
+        return self._outcome(await self.client.post("/api/v1/token/client/", json=body))
+
     @staticmethod
     def _outcome(response: httpx.Response) -> Outcome:
         body = response.json()
@@ -146,6 +154,12 @@ class GrpcDoor:
 
     async def get_jwks(self) -> Outcome:
         return await self._call(self.stub.GetJwks, auth_pb2.GetJwksRequest())
+
+    async def issue_client_token(self, client_id: str, secret: str, scope: str = "") -> Outcome:
+        request = auth_pb2.IssueClientTokenRequest(
+            client_id=client_id, client_secret=secret, scope=scope
+        )
+        return await self._call(self.stub.IssueClientToken, request)
 
     @staticmethod
     async def _call(

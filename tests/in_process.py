@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from authgate.core import keys
+from authgate.core.clients import NewSecret
 from authgate.core.tokens import TokenCodec
 from authgate.core.users import User
 from authgate.process.runtime import Runtime, open_runtime
@@ -46,6 +47,11 @@ class Service:
         email = email or f"user{next(_numbers)}@example.com"
         store = self.runtime.core.store
         return await store.create_user(email, PASSWORD, is_staff=staff, is_active=active)
+
+    async def make_client(self, *scopes: str) -> NewSecret:
+        """A client (service account) that may hold `scopes`; its id and secret."""
+        name = f"service {next(_numbers)}"
+        return await self.runtime.admin.create_client(name, frozenset(scopes))
 
     async def set_active(self, email: str, active: bool) -> None:
         await self.runtime.core.store.set_active(email, active)

@@ -19,10 +19,11 @@ import jwt
 from authgate.core.access import Caller, scopes_of
 from authgate.core.admin import Administration
 from authgate.core.keys import Key, KeySet
-from authgate.core.operations import AuthCore
+from authgate.core.operations import AuthCore, RefreshPolicy
 from authgate.core.throttle import LoginThrottle
 from authgate.core.tokens import TokenCodec
 from authgate.core.users import User, new_user_id
+from authgate.store.clients import ClientStore
 from authgate.store.database import Database
 from authgate.store.refresh_tokens import RefreshTokenRegistry
 from authgate.store.schema_version import migrate
@@ -160,7 +161,9 @@ async def open_core(data_dir: Path) -> AsyncIterator[tuple[AuthCore, Administrat
         registry = RefreshTokenRegistry(store.database)
         throttle = LoginThrottle("", "10/minute", "100/minute")
         tokens = TokenCodec(key_set_for("EdDSA"), issuer=ISSUER)
-        yield AuthCore(store, tokens, registry, throttle), Administration(store, registry)
+        clients = ClientStore(store.database)
+        core = AuthCore(store, tokens, registry, throttle, RefreshPolicy(), clients)
+        yield core, Administration(store, registry, clients)
 
 
 async def insert_users(database: Database, count: int) -> list[str]:

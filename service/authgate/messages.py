@@ -17,6 +17,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from authgate.core.client_grant import ClientToken
 from authgate.core.operations import RefreshedTokens, TokenPair
 from authgate.core.users import User, UserPage
 from authgate.v1 import auth_pb2
@@ -66,6 +67,15 @@ def refresh_token_response(tokens: RefreshedTokens) -> auth_pb2.RefreshTokenResp
     if tokens.refresh is not None:  # rotation on; otherwise the guide's {"access"} alone
         response.refresh = tokens.refresh
     return response
+
+
+def client_token_response(token: ClientToken) -> auth_pb2.IssueClientTokenResponse:
+    return auth_pb2.IssueClientTokenResponse(
+        access_token=token.access_token,
+        token_type="Bearer",  # noqa: S106 - RFC 6750's token type, not a secret
+        expires_in=token.expires_in,
+        scope=token.scope,
+    )
 
 
 def jwks_response(keys: list[dict[str, str]]) -> auth_pb2.GetJwksResponse:

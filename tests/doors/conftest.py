@@ -84,3 +84,9 @@ def server_codec(service: Service) -> Callable[..., Any]:
         return service.codec(**options)
 
     return codec
+
+
+@pytest.fixture(params=["rest", "grpc"])
+def door_kind(request: pytest.FixtureRequest) -> str:
+    """Which door a scenario on a service of its own goes through: each, in turn."""
+    return request.param  # type: ignore[no-any-return]

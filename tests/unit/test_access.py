@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import jwt
 import pytest
@@ -132,7 +133,8 @@ def insufficient() -> AuthError:
 
 
 def test_rest_answers_insufficient_scope_with_rfc_6750s_challenge():
-    response = auth_error_problem(None, insufficient())  # type: ignore[arg-type]
+    on_list_users = SimpleNamespace(scope={"path": "/api/v1/users/"})
+    response = auth_error_problem(on_list_users, insufficient())  # type: ignore[arg-type]
 
     assert response.status_code == 403
     assert response.headers["WWW-Authenticate"] == (

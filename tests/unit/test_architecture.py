@@ -11,11 +11,13 @@ import yaml
 from google.api import annotations_pb2
 
 from authgate import declared_access
+from authgate.core.client_grant import ClientCredentialsGrant
 from authgate.core.errors import Code, Reason
 from authgate.core.operations import AuthCore
 from authgate.grpc.servicer import AuthServicer
 from authgate.rest import handlers
 from authgate.rest.problems import HTTP_STATUS
+from authgate.store.clients import ClientStore
 from authgate.store.refresh_tokens import RefreshTokenRegistry
 from authgate.store.users import UserStore
 from authgate.v1 import auth_pb2
@@ -25,9 +27,17 @@ from toolchain import ROOT
 DOC = (ROOT / "docs" / "architecture.md").read_text()
 SPEC = yaml.safe_load((ROOT / "openapi" / "authgate.yaml").read_text())
 SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"]
-STORES = {"UserStore": UserStore, "RefreshTokenRegistry": RefreshTokenRegistry}
-# The attributes through which AuthCore reaches each store.
-STORE_ATTRIBUTES = {"store": "UserStore", "registry": "RefreshTokenRegistry"}
+STORES = {
+    "UserStore": UserStore,
+    "RefreshTokenRegistry": RefreshTokenRegistry,
+    "ClientStore": ClientStore,
+}
+# The attributes through which AuthCore (and the grant it delegates to) reach each store.
+STORE_ATTRIBUTES = {
+    "store": "UserStore",
+    "registry": "RefreshTokenRegistry",
+    "clients": "ClientStore",
+}
 
 
 def table(name: str) -> list[list[str]]:
@@ -51,18 +61,22 @@ def http_rule(method_name: str) -> tuple[str, str]:
 
 
 def store_calls(method_name: str) -> set[str]:
-    """`Class.operation` for every store call AuthCore.<method> makes, through its own methods."""
+    """`Class.operation` for every store call AuthCore.<method> makes, through its own methods
+    and the client credentials grant it delegates to."""
     calls: set[str] = set()
-    seen: set[str] = set()
-    pending = [method_name]
+    seen: set[tuple[type, str]] = set()
+    pending: list[tuple[type, str]] = [(AuthCore, method_name)]
     while pending:
-        name = pending.pop()
-        if name in seen:
+        owner, name = pending.pop()
+        if (owner, name) in seen:
             continue
-        seen.add(name)
-        source = inspect.getsource(getattr(AuthCore, name))
-        pending += re.findall(r"self\.(\w+)\(", source)
-        for attribute, operation in re.findall(r"self\.(store|registry)\.(\w+)\(", source):
+        seen.add((owner, name))
+        source = inspect.getsource(getattr(owner, name))
+        pending += [(owner, called) for called in re.findall(r"self\.(\w+)\(", source)]
+        pending += [
+            (ClientCredentialsGrant, c) for c in re.findall(r"client_grant\.(\w+)\(", source)
+        ]
+        for attribute, operation in re.findall(r"self\.(store|registry|clients)\.(\w+)\(", source):
             calls.add(f"{STORE_ATTRIBUTES[attribute]}.{operation}")
     return calls
 

@@ -29,6 +29,10 @@ class Reason(enum.Enum):
     NO_ACTIVE_ACCOUNT = ("no_active_account", Code.UNAUTHENTICATED)
     NOT_AUTHENTICATED = ("not_authenticated", Code.UNAUTHENTICATED)
     TOKEN_NOT_VALID = ("token_not_valid", Code.UNAUTHENTICATED)
+    # RFC 6749 §5.2, from the token endpoint: the slug is the OAuth error code.
+    INVALID_CLIENT = ("invalid_client", Code.UNAUTHENTICATED)
+    INVALID_SCOPE = ("invalid_scope", Code.INVALID_ARGUMENT)
+    UNSUPPORTED_GRANT_TYPE = ("unsupported_grant_type", Code.INVALID_ARGUMENT)
     PERMISSION_DENIED = ("permission_denied", Code.PERMISSION_DENIED)
     INSUFFICIENT_SCOPE = ("insufficient_scope", Code.PERMISSION_DENIED)
     ALREADY_EXISTS = ("already_exists", Code.ALREADY_EXISTS)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from authgate.core import access, passwords
 from authgate.core.access import Caller, Requirement, scopes_of
 from authgate.core.audit import audit
+from authgate.core.client_grant import ClientCredentialsGrant, ClientToken
 from authgate.core.errors import (
     AuthError,
     Reason,
@@ -20,6 +21,7 @@ from authgate.core.paging import MAX_PAGE_SIZE, decode_page_token, encode_page_t
 from authgate.core.throttle import LoginThrottle
 from authgate.core.tokens import TokenClaims, TokenCodec, TokenType
 from authgate.core.users import MAX_EMAIL_LENGTH, User, UserPage, normalize_email
+from authgate.store.clients import ClientStore
 from authgate.store.refresh_tokens import RefreshTokenRegistry, TokenState
 from authgate.store.users import UserStore
 
@@ -51,13 +53,21 @@ class AuthCore:
         tokens: TokenCodec,
         registry: RefreshTokenRegistry,
         throttle: LoginThrottle,
-        policy: RefreshPolicy = RefreshPolicy(),
+        policy: RefreshPolicy,
+        clients: ClientStore,
     ) -> None:
         self.store = store
         self.tokens = tokens
         self.registry = registry
         self.throttle = throttle
         self.policy = policy
+        self.client_grant = ClientCredentialsGrant(clients, tokens, throttle)
+
+    async def issue_client_token(
+        self, client_id: str, client_secret: str, scope: str | None, client: str = ""
+    ) -> ClientToken:
+        """The client credentials grant (RFC 6749 §4.4); `client` is the caller's address."""
+        return await self.client_grant.issue(client_id, client_secret, scope, client)
 
     async def issue_token_pair(self, email: str, password: str, client: str = "") -> TokenPair:
         _require_text(email=(email, MAX_EMAIL_LENGTH), password=(password, passwords.MAX_LENGTH))
@@ -131,6 +141,8 @@ class AuthCore:
         holder's current ones.
         """
         claims = self.tokens.decode(token, TokenType.ACCESS)
+        if claims.client_id is not None:
+            return await self.client_grant.caller(claims)
         user = await self._current_user(claims)
         held = scopes_of(user)
         scopes = held if claims.scopes is None else claims.scopes & held
@@ -150,6 +162,8 @@ class AuthCore:
         claims = self.tokens.decode(token, None)
         if claims.token_type is TokenType.REFRESH:
             await self._current_holder(claims)
+        elif claims.client_id is not None:
+            await self.client_grant.caller(claims)
         else:
             await self._current_user(claims)
 
@@ -161,6 +175,11 @@ class AuthCore:
 
     async def revoke_all_tokens(self, caller: Caller, client: str = "") -> None:
         """Logout everywhere: the version bump refuses every token issued before now."""
+        if caller.user is None:
+            raise AuthError(
+                Reason.PERMISSION_DENIED,
+                "A client's tokens stop with the client: deactivate it, or rotate its secret.",
+            )
         await self.store.bump_token_version(caller.subject)
         await self.registry.revoke_user(caller.subject, _now())
         audit("tokens_revoked_all", user_id=caller.subject, client=client)

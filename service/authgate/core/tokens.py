@@ -47,6 +47,8 @@ class TokenClaims:
     version: int = 0
     # The `scope` claim (RFC 9068 §2.2.3); None when the token carries none.
     scopes: frozenset[str] | None = None
+    # Set on a client's token (the client credentials grant): its `client_id`, equal to `sub`.
+    client_id: str | None = None
 
 
 class TokenCodec:
@@ -77,6 +79,12 @@ class TokenCodec:
     ) -> str:
         return self.encode_with_claims(user_id, token_type, version=version, scopes=scopes)[0]
 
+    def encode_for_client(self, client_id: str, scopes: frozenset[str]) -> tuple[str, int]:
+        """A client's access token (RFC 9068 §2.2: `sub` and `client_id` are the client), and
+        its lifetime in seconds."""
+        token, _ = self.encode_with_claims(client_id, TokenType.ACCESS, scopes=scopes, client=True)
+        return token, self.lifetimes[TokenType.ACCESS]
+
     def encode_with_claims(
         self,
         user_id: str,
@@ -84,19 +92,22 @@ class TokenCodec:
         *,
         version: int = 0,
         scopes: frozenset[str] | None = None,
+        client: bool = False,
     ) -> tuple[str, TokenClaims]:
         """A signed token and the claims it carries (the registry needs jti and expiry)."""
         now = int(self.clock())
-        claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "sub": user_id,
-            "user_id": user_id,  # for clients written for simplejwt
-            "token_type": token_type.value,
-            "jti": uuid.uuid4().hex,
-            "iat": now,
-            "exp": now + self.lifetimes[token_type],
-            "ver": version,  # the user's token version: bumped to revoke everything issued
-        }
+        claims: dict[str, Any] = {"iss": self.issuer, "sub": user_id}
+        if client:
+            claims["client_id"] = user_id
+        else:
+            claims["user_id"] = user_id  # for clients written for simplejwt
+            claims["ver"] = version  # the user's token version: bumped to revoke them all
+        claims.update(
+            token_type=token_type.value,
+            jti=uuid.uuid4().hex,
+            iat=now,
+            exp=now + self.lifetimes[token_type],
+        )
         if scopes is not None:
             claims["scope"] = " ".join(sorted(scopes))  # RFC 9068 §2.2.3: space-delimited
         if self.audience:
@@ -109,7 +120,14 @@ class TokenCodec:
             headers={"kid": key.kid, "typ": token_type.header_typ},
         )
         return token, TokenClaims(
-            user_id, token_type, claims["jti"], now, claims["exp"], version, scopes
+            user_id,
+            token_type,
+            claims["jti"],
+            now,
+            claims["exp"],
+            version,
+            scopes,
+            user_id if client else None,
         )
 
     def decode(self, token: str, expected: TokenType | None) -> TokenClaims:
@@ -179,7 +197,10 @@ class TokenCodec:
         if scope is not None and not isinstance(scope, str):
             raise token_not_valid()
         scopes = None if scope is None else frozenset(scope.split())
-        return TokenClaims(sub, token_type, jti, iat, exp, version, scopes)
+        client_id = payload.get("client_id")
+        if client_id is not None and (client_id != sub or token_type is not TokenType.ACCESS):
+            raise token_not_valid()
+        return TokenClaims(sub, token_type, jti, iat, exp, version, scopes, client_id)
 
 
 def _unverified_kid(token: str) -> object:

@@ -91,6 +91,15 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         page = await self.core.list_visible_users(caller, request.page_size, request.page_token)
         return messages.list_users_response(page)
 
+    @_maps_errors
+    async def IssueClientToken(
+        self, request: auth_pb2.IssueClientTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.IssueClientTokenResponse:
+        token = await self.core.issue_client_token(
+            request.client_id, request.client_secret, request.scope or None, _peer(context)
+        )
+        return messages.client_token_response(token)
+
 
 def _peer(context: grpc.aio.ServicerContext) -> str:
     """The client's address from 'ipv4:1.2.3.4:5678' or 'ipv6:[::1]:5678'."""

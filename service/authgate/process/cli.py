@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import getpass
 import os
 import sys
 from collections.abc import Sequence
@@ -63,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--email", required=True)
         _settings_flags(command)
 
+    _client_commands(commands)
+
     rotate = commands.add_parser("keys", help="manage signing keys").add_subparsers(
         dest="keys_command", required=True
     )
@@ -72,56 +73,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_password(args: argparse.Namespace) -> str:
-    if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Password (again): ") != first:
-        raise SystemExit("authgate: error: the passwords do not match")
-    return first
-
-
-async def _run_admin(args: argparse.Namespace, settings: Settings) -> None:
-    # Imported here: `serve --workers N` starts its workers before it needs the store stack.
-    from authgate.core import keys
-    from authgate.process.runtime import open_runtime
-
-    if args.command == "keys":
-        # A retired key must outlive every token it signed.
-        retire_after = max(settings.access_token_lifetime, settings.refresh_token_lifetime)
-        key_set = keys.rotate(settings.data_dir, settings.algorithm, retire_after)
-        print(f"active signing key: {key_set.active_kid} ({key_set.active.algorithm})")
-        return
-    asks_password = getattr(args, "users_command", "") in ("create", "set-password")
-    password = _read_password(args) if asks_password else ""
-    if args.command == "migrate":  # what migrate_on_start=false leaves to the operator
-        settings = dataclasses.replace(settings, migrate_on_start=True)
-    async with open_runtime(settings) as runtime:
-        core, admin = runtime.core, runtime.admin
-        if args.command == "migrate":
-            print("database is up to date")
-        elif args.users_command == "create":
-            user = await admin.create_user(args.email, password, is_staff=args.staff)
-            print(f"created {user.email} ({user.id}){' as staff' if user.is_staff else ''}")
-        elif args.users_command == "list":
-            page_token = ""
-            while True:
-                page = await core.list_all_users(page_token)
-                for user in page.users:
-                    flags = ",".join(
-                        name
-                        for name, on in (("staff", user.is_staff), ("inactive", not user.is_active))
-                        if on
-                    )
-                    print(f"{user.id}  {user.email}  {flags}".rstrip())
-                if not (page_token := page.next_page_token):
-                    break
-        elif args.users_command == "set-password":
-            user = await admin.set_password(args.email, password)
-            print(f"new password set for {user.email}; their tokens were revoked")
-        else:
-            user = await admin.set_active(args.email, args.users_command == "activate")
-            print(f"{user.email} is now {'active' if user.is_active else 'inactive'}")
+def _client_commands(commands: Any) -> None:
+    clients = commands.add_parser("clients", help="manage clients (service accounts)")
+    clients = clients.add_subparsers(dest="clients_command", required=True)
+    create = clients.add_parser("create", help="create a client; its secret is shown once")
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--scope", action="append", default=[], help="a scope it may ask for (repeat for more)"
+    )
+    create.add_argument("--json", action="store_true", help="print {client_id, client_secret}")
+    _settings_flags(create)
+    _settings_flags(clients.add_parser("list", help="list every client"))
+    rotate = clients.add_parser(
+        "rotate-secret", help="give a client a new secret; the old one stops after --keep-old"
+    )
+    rotate.add_argument("--client-id", required=True)
+    rotate.add_argument(
+        "--keep-old", type=int, default=0, metavar="SECONDS", help="overlap, default 0"
+    )
+    rotate.add_argument("--json", action="store_true", help="print {client_id, client_secret}")
+    _settings_flags(rotate)
+    for name, help_text in (
+        ("deactivate", "refuse the client's tokens at once"),
+        ("activate", "undo deactivate"),
+    ):
+        command = clients.add_parser(name, help=help_text)
+        command.add_argument("--client-id", required=True)
+        _settings_flags(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,7 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             asyncio.run(serve_forever(settings))
         else:
-            asyncio.run(_run_admin(args, settings))
+            from authgate.process.commands import run_admin
+
+            asyncio.run(run_admin(args, settings))
     except AuthError as error:
         fields = "; ".join(f"{k}: {' '.join(v)}" for k, v in sorted(error.field_errors.items()))
         print(f"authgate: error: {fields or error.detail}", file=sys.stderr)

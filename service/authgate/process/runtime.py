@@ -14,6 +14,7 @@ from authgate.core.operations import AuthCore, RefreshPolicy
 from authgate.core.throttle import LoginThrottle
 from authgate.core.tokens import TokenCodec
 from authgate.process.settings import Settings
+from authgate.store.clients import ClientStore
 from authgate.store.database import Database
 from authgate.store.refresh_tokens import RefreshTokenRegistry
 from authgate.store.schema_version import is_current, migrate
@@ -60,6 +61,7 @@ async def open_runtime(
             refresh_lifetime=settings.refresh_token_lifetime,
         )
         store, registry = UserStore(database), RefreshTokenRegistry(database)
+        clients = ClientStore(database)
         throttle = LoginThrottle(
             settings.redis_url, settings.login_limit_per_account, settings.login_limit_per_address
         )
@@ -68,7 +70,8 @@ async def open_runtime(
             grace=timedelta(seconds=settings.rotation_grace_seconds),
         )
         runtime = Runtime(
-            AuthCore(store, tokens, registry, throttle, policy), Administration(store, registry)
+            AuthCore(store, tokens, registry, throttle, policy, clients),
+            Administration(store, registry, clients),
         )
         if prepare and settings.bootstrap_email:
             created = await runtime.admin.bootstrap(

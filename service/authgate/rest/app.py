@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -24,7 +25,11 @@ from authgate.core.errors import AuthError
 from authgate.core.operations import AuthCore
 from authgate.rest.observability import RestObservability
 from authgate.rest.problems import auth_error_problem, http_error_problem, unexpected_error_problem
-from authgate.rest.validation import FieldErrorsJSONBodyValidator, FieldErrorsParameterValidator
+from authgate.rest.validation import (
+    FieldErrorsJSONBodyValidator,
+    FieldErrorsParameterValidator,
+    StrictFormValidator,
+)
 
 try:  # libyaml's loader when PyYAML was built with it: 3 ms for our spec, not 35-80 ms
     from yaml import CSafeLoader as SpecLoader
@@ -145,6 +150,16 @@ def access_by_operation(spec: dict[str, Any]) -> dict[str, Requirement]:
     return found
 
 
+def oauth_form_paths(spec: dict[str, Any]) -> frozenset[str]:
+    """The paths whose every answer is RFC 6749 JSON (`x-error-format: rfc6749`)."""
+    return frozenset(
+        path
+        for path, methods in spec["paths"].items()
+        for operation in methods.values()
+        if operation.get("x-error-format") == "rfc6749"
+    )
+
+
 def create_rest_app(core: AuthCore, *, max_body_bytes: int = 65536) -> AsyncApp:
     spec = load_spec()
     access = access_by_operation(spec)
@@ -156,7 +171,12 @@ def create_rest_app(core: AuthCore, *, max_body_bytes: int = 65536) -> AsyncApp:
 
     validators = dict(VALIDATOR_MAP)
     validators["parameter"] = FieldErrorsParameterValidator
-    validators["body"] = MediaTypeDict({"*/*json": FieldErrorsJSONBodyValidator})
+    validators["body"] = MediaTypeDict(
+        {
+            "*/*json": FieldErrorsJSONBodyValidator,
+            "application/x-www-form-urlencoded": StrictFormValidator,
+        }
+    )
 
     app = AsyncApp(
         "authgate",
@@ -175,8 +195,11 @@ def create_rest_app(core: AuthCore, *, max_body_bytes: int = 65536) -> AsyncApp:
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         operations=operations_by_path(spec),
     )
-    app.add_error_handler(AuthError, auth_error_problem)
-    app.add_error_handler(ProblemException, http_error_problem)
-    app.add_error_handler(HTTPException, http_error_problem)
+    oauth_paths = oauth_form_paths(spec)
+    auth_errors = functools.partial(auth_error_problem, oauth_paths=oauth_paths)
+    http_errors = functools.partial(http_error_problem, oauth_paths=oauth_paths)
+    app.add_error_handler(AuthError, auth_errors)
+    app.add_error_handler(ProblemException, http_errors)
+    app.add_error_handler(HTTPException, http_errors)
     app.add_error_handler(Exception, unexpected_error_problem)
     return app

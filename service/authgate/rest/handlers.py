@@ -69,6 +69,15 @@ async def revoke_all_tokens(token_info: dict[str, Any]) -> Reply:
     return {}, 200, JSON
 
 
+async def issue_client_token(body: dict[str, Any]) -> Reply:
+    token = await _core().issue_client_token(
+        body["client_id"], body["client_secret"], body.get("scope") or None, _client()
+    )
+    # RFC 6749 §5.1: a token response is never cached.
+    headers = {**JSON, "Cache-Control": "no-store", "Pragma": "no-cache"}
+    return messages.to_json(messages.client_token_response(token)), 200, headers
+
+
 async def get_jwks() -> Reply:
     body = messages.to_json(messages.jwks_response(_core().public_keys()))
     # Verifiers may cache the set; on an unknown `kid` they fetch it again. Old keys stay

@@ -68,8 +68,50 @@ def problem(
     )
 
 
-def auth_error_problem(_request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+# RFC 6749 §5.2's error codes, on the OAuth form endpoints; any other refusal there is one of
+# these too, so that an OAuth client library can read it.
+_OAUTH_ERRORS = {
+    Reason.INVALID_CLIENT: (401, "invalid_client"),
+    Reason.INVALID_SCOPE: (400, "invalid_scope"),
+    Reason.UNSUPPORTED_GRANT_TYPE: (400, "unsupported_grant_type"),
+    Reason.THROTTLED: (429, "temporarily_unavailable"),
+    Reason.UNAVAILABLE: (503, "temporarily_unavailable"),
+}
+
+
+def rfc6749_error(error: AuthError) -> ConnexionResponse:
+    """An AuthError as RFC 6749 §5.2 JSON: `{"error", "error_description"}`."""
+    status, code = _OAUTH_ERRORS.get(error.reason, (400, "invalid_request"))
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    if status == 401:
+        # §5.2: a 401 names the scheme the client may authenticate with.
+        headers["WWW-Authenticate"] = 'Basic realm="authgate"'
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return _oauth_response(status, code, error.detail, headers)
+
+
+def _oauth_response(
+    status: int, code: str, description: str, headers: dict[str, str]
+) -> ConnexionResponse:
+    body = json.dumps({"error": code, "error_description": description})
+    return ConnexionResponse(
+        status_code=status,
+        body=body,
+        content_type="application/json",
+        mimetype="application/json",
+        headers=headers,
+    )
+
+
+def auth_error_problem(
+    request: ConnexionRequest, error: Exception, *, oauth_paths: frozenset[str] = frozenset()
+) -> ConnexionResponse:
+    """An AuthError as a problem document; on the OAuth form endpoints (`oauth_paths`, those
+    the OpenAPI document marks `x-error-format: rfc6749`), as RFC 6749 JSON."""
     assert isinstance(error, AuthError)
+    if request.scope.get("path") in oauth_paths:
+        return rfc6749_error(error)
     headers = {}
     if error.reason is Reason.TOKEN_NOT_VALID:
         # RFC 6750 §3: error="invalid_token" only when a token was presented and refused.
@@ -90,10 +132,15 @@ def auth_error_problem(_request: ConnexionRequest, error: Exception) -> Connexio
     )
 
 
-def http_error_problem(_request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+def http_error_problem(
+    request: ConnexionRequest, error: Exception, *, oauth_paths: frozenset[str] = frozenset()
+) -> ConnexionResponse:
     """Errors from Connexion and Starlette (routing, security, validation) in our format."""
     assert isinstance(error, HTTPException)
     status = error.status_code
+    if request.scope.get("path") in oauth_paths:
+        detail = error.detail if isinstance(error.detail, str) else HTTPStatus(status).phrase
+        return _oauth_response(status, "invalid_request", detail, dict(error.headers or {}))
     if status == 401:
         # Connexion raises 401 here only when no usable Bearer credentials were sent.
         return problem(

@@ -7,9 +7,11 @@ them into `errors` (field -> messages) and raise the core's invalid-request Auth
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import parse_qsl
 
-from connexion.validators import JSONRequestBodyValidator, ParameterValidator
+from connexion.validators import FormDataValidator, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import ValidationError
 from starlette.datastructures import Headers
 
@@ -114,3 +116,46 @@ class FieldErrorsParameterValidator(ParameterValidator):
         except StopIteration:  # pragma: no cover - only called for invalid values
             return "Invalid value."
         return _message(error)
+
+
+class StrictFormValidator(FormDataValidator):
+    """Form bodies as RFC 6749 §3.2 has them: ASCII form encoding, each parameter once.
+
+    Starlette's form parser keeps the last of repeated parameters and replaces what does not
+    decode; an OAuth endpoint must refuse both. The handler reads the values as parsed here.
+    """
+
+    async def _parse(self, stream: Any, scope: Any) -> dict[str, str]:
+        return parse_form(b"".join([chunk async for chunk in stream]))
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        errors: dict[str, list[str]] = {}
+        for error in self._validator.iter_errors(body):
+            errors.setdefault(_field(error), []).append(_message(error))
+        if errors:
+            raise invalid_request(errors)
+        return None
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def parse_form(raw: bytes) -> dict[str, str]:
+    """The body's parameters; each may appear once (RFC 6749 §3.2), in ASCII form encoding."""
+    try:
+        text = raw.decode("ascii")
+        if _BAD_ESCAPE.search(text):
+            raise ValueError("a % not followed by two hex digits")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise invalid_request(
+            {"body": ["Not application/x-www-form-urlencoded UTF-8 text."]}
+        ) from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise invalid_request({name: ["Sent more than once."]})
+        if "\x00" in value:
+            raise invalid_request({name: ["May not contain NUL."]})
+        form[name] = value
+    return form

@@ -48,3 +48,27 @@ refresh_tokens = Table(
     Index("refresh_tokens_user_idx", "user_id"),
     Index("refresh_tokens_expiry_idx", "expires_at"),
 )
+
+# Clients (service accounts): the scopes each may ask for, space-delimited.
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("scopes", String(1000), nullable=False),
+    Column("is_active", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A client's live secrets, as SHA-256 digests: one, or two while a rotation overlaps (the old
+# one then has an `expires_at`).
+client_secrets = Table(
+    "client_secrets",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("client_id", String(40), ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Index("client_secrets_client_idx", "client_id"),
+)

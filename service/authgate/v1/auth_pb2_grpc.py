@@ -71,6 +71,11 @@ class AuthServiceStub:
                 request_serializer=authgate_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString,
                 response_deserializer=authgate_dot_v1_dot_auth__pb2.ListUsersResponse.FromString,
                 _registered_method=True)
+        self.IssueClientToken = channel.unary_unary(
+                '/authgate.v1.AuthService/IssueClientToken',
+                request_serializer=authgate_dot_v1_dot_auth__pb2.IssueClientTokenRequest.SerializeToString,
+                response_deserializer=authgate_dot_v1_dot_auth__pb2.IssueClientTokenResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -139,6 +144,20 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueClientToken(self, request, context):
+        """Exchanges a client's id and secret for an access token: the OAuth 2.0 client credentials
+        grant (RFC 6749 §4.4), for services that call AuthGate, or each other, as themselves.
+        The token's `sub` and `client_id` claims are the client; it holds `scope`, or every scope
+        the client may hold when `scope` is empty; no refresh token is issued (§4.4.3). Fails with
+        UNAUTHENTICATED (ErrorInfo INVALID_CLIENT) for an unknown client, a wrong secret or an
+        inactive client, INVALID_ARGUMENT (INVALID_SCOPE) for a scope the client may not hold,
+        and RESOURCE_EXHAUSTED after too many failures. REST also serves the standard
+        form-encoded endpoint, POST /api/v1/oauth/token, which OAuth client libraries speak.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +195,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ListUsers,
                     request_deserializer=authgate_dot_v1_dot_auth__pb2.ListUsersRequest.FromString,
                     response_serializer=authgate_dot_v1_dot_auth__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'IssueClientToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueClientToken,
+                    request_deserializer=authgate_dot_v1_dot_auth__pb2.IssueClientTokenRequest.FromString,
+                    response_serializer=authgate_dot_v1_dot_auth__pb2.IssueClientTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -369,6 +393,33 @@ class AuthService:
             '/authgate.v1.AuthService/ListUsers',
             authgate_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString,
             authgate_dot_v1_dot_auth__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueClientToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authgate.v1.AuthService/IssueClientToken',
+            authgate_dot_v1_dot_auth__pb2.IssueClientTokenRequest.SerializeToString,
+            authgate_dot_v1_dot_auth__pb2.IssueClientTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

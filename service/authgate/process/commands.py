@@ -1,0 +1,98 @@
+"""What each operator command does (`authgate users|clients|keys|migrate`)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from authgate.process.settings import Settings
+
+if TYPE_CHECKING:  # the store stack loads with open_runtime, once a command needs it
+    from authgate.core.admin import Administration
+    from authgate.core.clients import NewSecret
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != first:
+        raise SystemExit("authgate: error: the passwords do not match")
+    return first
+
+
+async def run_admin(args: argparse.Namespace, settings: Settings) -> None:
+    # Imported here: `serve --workers N` starts its workers before it needs the store stack.
+    from authgate.core import keys
+    from authgate.process.runtime import open_runtime
+
+    if args.command == "keys":
+        # A retired key must outlive every token it signed.
+        retire_after = max(settings.access_token_lifetime, settings.refresh_token_lifetime)
+        key_set = keys.rotate(settings.data_dir, settings.algorithm, retire_after)
+        print(f"active signing key: {key_set.active_kid} ({key_set.active.algorithm})")
+        return
+    asks_password = getattr(args, "users_command", "") in ("create", "set-password")
+    password = _read_password(args) if asks_password else ""
+    if args.command == "migrate":  # what migrate_on_start=false leaves to the operator
+        settings = dataclasses.replace(settings, migrate_on_start=True)
+    async with open_runtime(settings) as runtime:
+        core, admin = runtime.core, runtime.admin
+        if args.command == "migrate":
+            print("database is up to date")
+        elif args.command == "clients":
+            await _clients_command(args, admin)
+        elif args.users_command == "create":
+            user = await admin.create_user(args.email, password, is_staff=args.staff)
+            print(f"created {user.email} ({user.id}){' as staff' if user.is_staff else ''}")
+        elif args.users_command == "list":
+            page_token = ""
+            while True:
+                page = await core.list_all_users(page_token)
+                for user in page.users:
+                    flags = ",".join(
+                        name
+                        for name, on in (("staff", user.is_staff), ("inactive", not user.is_active))
+                        if on
+                    )
+                    print(f"{user.id}  {user.email}  {flags}".rstrip())
+                if not (page_token := page.next_page_token):
+                    break
+        elif args.users_command == "set-password":
+            user = await admin.set_password(args.email, password)
+            print(f"new password set for {user.email}; their tokens were revoked")
+        else:
+            user = await admin.set_active(args.email, args.users_command == "activate")
+            print(f"{user.email} is now {'active' if user.is_active else 'inactive'}")
+
+
+async def _clients_command(args: argparse.Namespace, admin: Administration) -> None:
+    command = args.clients_command
+    if command == "create":
+        _show_secret(await admin.create_client(args.name, frozenset(args.scope)), args.json)
+    elif command == "list":
+        for client in await admin.list_clients():
+            state = "" if client.is_active else "  inactive"
+            scopes = " ".join(sorted(client.scopes)) or "-"
+            print(f"{client.id}  {client.name}  {scopes}{state}")
+    elif command == "rotate-secret":
+        secret = await admin.rotate_client_secret(args.client_id, args.keep_old)
+        _show_secret(secret, args.json)
+        if not args.json:
+            print(f"the old secret works for {args.keep_old} s more", file=sys.stderr)
+    else:
+        client = await admin.set_client_active(args.client_id, command == "activate")
+        print(f"{client.id} is now {'active' if client.is_active else 'inactive'}")
+
+
+def _show_secret(secret: NewSecret, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"client_id": secret.client_id, "client_secret": secret.secret}))
+        return
+    print(f"client_id: {secret.client_id}")
+    print(f"client_secret: {secret.secret}")
+    print("the secret is shown once: store it now", file=sys.stderr)

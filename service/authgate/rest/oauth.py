@@ -1,0 +1,65 @@
+"""The OAuth 2.0 token endpoint (RFC 6749 §3.2), form-encoded, as OAuth client libraries speak it.
+
+The JSON twin of the same grant is IssueClientToken (POST /api/v1/token/client/). Here the
+request is `application/x-www-form-urlencoded`, the client authenticates with HTTP Basic
+(`client_secret_basic`, §2.3.1) or in the body (`client_secret_post`), and errors are RFC 6749
+§5.2 JSON (`{"error", "error_description"}`), not problem documents: that is the shape every
+OAuth client library parses.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import unquote_plus
+
+from connexion import request
+
+from authgate import messages
+from authgate.core.errors import AuthError, Reason, invalid_request
+from authgate.core.operations import AuthCore
+from authgate.rest.problems import rfc6749_error
+
+GRANT = "client_credentials"
+NO_STORE = {"Content-Type": "application/json", "Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+async def token(body: dict[str, str]) -> Any:
+    """POST /api/v1/oauth/token: the client credentials grant (RFC 6749 §4.4). The body was
+    parsed strictly (validation.StrictFormValidator): each parameter once, well encoded."""
+    form = body
+    try:
+        client_id, secret = client_credentials(request.headers.get("authorization"), form)
+        if "grant_type" not in form:
+            raise invalid_request({"grant_type": ["This field is required."]})
+        if form["grant_type"] != GRANT:
+            raise AuthError(
+                Reason.UNSUPPORTED_GRANT_TYPE, f"Only the {GRANT} grant is served here."
+            )
+        core: AuthCore = request.state.core
+        address = request.client.host if request.client else ""
+        issued = await core.issue_client_token(client_id, secret, form.get("scope"), address)
+    except AuthError as error:
+        return rfc6749_error(error)
+    # RFC 6749 §5.1's body, which the JSON names of IssueClientTokenResponse already are.
+    return messages.to_json(messages.client_token_response(issued)), 200, NO_STORE
+
+
+def client_credentials(authorization: str | None, form: dict[str, str]) -> tuple[str, str]:
+    """The client's id and secret, from HTTP Basic or from the body, never both (§2.3)."""
+    posted = "client_id" in form or "client_secret" in form
+    if authorization is None:
+        return form.get("client_id", ""), form.get("client_secret", "")
+    if posted and "client_secret" in form:
+        raise invalid_request({"client_secret": ["Use one client authentication method."]})
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        raise AuthError(Reason.INVALID_CLIENT, "Client authentication failed.")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthError(Reason.INVALID_CLIENT, "Client authentication failed.") from None
+    name, _, secret = decoded.partition(":")
+    # §2.3.1: each is form-encoded before it is joined with the colon.
+    return unquote_plus(name), unquote_plus(secret)
