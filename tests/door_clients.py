@@ -30,6 +30,7 @@ STATUS = {
     "invalid_client": (401, "UNAUTHENTICATED"),
     "invalid_scope": (400, "INVALID_ARGUMENT"),
     "insufficient_scope": (403, "PERMISSION_DENIED"),
+    "permission_denied": (403, "PERMISSION_DENIED"),
     "throttled": (429, "RESOURCE_EXHAUSTED"),
     "no_active_account": (401, "UNAUTHENTICATED"),
     "not_authenticated": (401, "UNAUTHENTICATED"),
@@ -94,6 +95,13 @@ class RestDoor:
     async def issue_client_token(self, client_id: str, secret: str, scope: str = "") -> Outcome:
         body = {"client_id": client_id, "client_secret": secret, "scope": scope}
         return self._outcome(await self.client.post("/api/v1/token/client/", json=body))
+
+    async def introspect_token(self, access: str, token: str) -> Outcome:
+        headers = {"Authorization": f"Bearer {access}"}
+        response = await self.client.post(
+            "/api/v1/token/introspect/", json={"token": token}, headers=headers
+        )
+        return self._outcome(response)
 
     @staticmethod
     def _outcome(response: httpx.Response) -> Outcome:
@@ -160,6 +168,11 @@ class GrpcDoor:
             client_id=client_id, client_secret=secret, scope=scope
         )
         return await self._call(self.stub.IssueClientToken, request)
+
+    async def introspect_token(self, access: str, token: str) -> Outcome:
+        metadata = [("authorization", f"Bearer {access}")]
+        request = auth_pb2.IntrospectTokenRequest(token=token)
+        return await self._call(self.stub.IntrospectToken, request, metadata)
 
     @staticmethod
     async def _call(

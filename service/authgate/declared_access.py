@@ -24,11 +24,14 @@ def requirements() -> dict[str, Requirement]:
         if not options.HasExtension(_ACCESS):
             raise ValueError(f"{method.full_name} declares no (authgate.v1.access) option")
         declared: access_pb2.Access = options.Extensions[_ACCESS]
-        if declared.public and (declared.scopes or declared.self_without_scopes):
-            raise ValueError(f"{method.full_name} is public yet asks for scopes")
+        if declared.public and (
+            declared.scopes or declared.self_without_scopes or declared.clients_only
+        ):
+            raise ValueError(f"{method.full_name} is public yet asks something of its caller")
         found[method.name] = Requirement(
             public=declared.public,
             scopes=frozenset(declared.scopes),
             self_without_scopes=declared.self_without_scopes,
+            clients_only=declared.clients_only,
         )
     return found

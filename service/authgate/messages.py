@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authgate.core.client_grant import ClientToken
+from authgate.core.introspection import Introspection
 from authgate.core.operations import RefreshedTokens, TokenPair
 from authgate.core.users import User, UserPage
 from authgate.v1 import auth_pb2
@@ -76,6 +77,25 @@ def client_token_response(token: ClientToken) -> auth_pb2.IssueClientTokenRespon
         expires_in=token.expires_in,
         scope=token.scope,
     )
+
+
+def introspection_response(found: Introspection | None) -> auth_pb2.IntrospectTokenResponse:
+    """RFC 7662 §2.2: the claims of an active token; exactly `active: false` otherwise."""
+    if found is None:
+        return auth_pb2.IntrospectTokenResponse(active=False)
+    response = auth_pb2.IntrospectTokenResponse(
+        active=True,
+        sub=found.sub,
+        scope=found.scope,
+        exp=found.exp,
+        iat=found.iat,
+        iss=found.iss,
+        jti=found.jti,
+        token_type=found.token_type,
+    )
+    if found.client_id is not None:
+        response.client_id = found.client_id
+    return response
 
 
 def jwks_response(keys: list[dict[str, str]]) -> auth_pb2.GetJwksResponse:

@@ -29,6 +29,8 @@ class Requirement:
     scopes: frozenset[str] = frozenset()
     # A user's own token may call without the scopes, the operation acting on that user alone.
     self_without_scopes: bool = False
+    # Only a client's (service account's) token may call.
+    clients_only: bool = False
 
     def __post_init__(self) -> None:
         unknown = self.scopes - SCOPES.keys()
@@ -60,6 +62,8 @@ def format_scope(scopes: frozenset[str]) -> str:
 
 def check(caller: Caller, requirement: Requirement) -> None:
     """Refuse a caller whose token lacks a scope the operation requires (RFC 6750 §3.1)."""
+    if requirement.clients_only and caller.user is not None:
+        raise AuthError(Reason.PERMISSION_DENIED, "Only a client's token may call this.")
     missing = requirement.scopes - caller.scopes
     if not missing or (requirement.self_without_scopes and caller.user is not None):
         return

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from authgate.core.access import Caller, format_scope
 from authgate.core.audit import audit
-from authgate.core.clients import could_be_credentials
+from authgate.core.clients import Client, could_be_credentials
 from authgate.core.errors import AuthError, Reason, token_not_valid
 from authgate.core.throttle import LoginThrottle
 from authgate.core.tokens import TokenClaims, TokenCodec
@@ -38,11 +38,9 @@ class ClientCredentialsGrant:
         self.tokens = tokens
         self.throttle = throttle
 
-    async def issue(
-        self, client_id: str, client_secret: str, scope: str | None, address: str
-    ) -> ClientToken:
-        """A token for an authenticated client, holding `scope` (space-delimited; every scope
-        of the client when None) if the client may hold it (RFC 6749 §3.3)."""
+    async def authenticate_client(self, client_id: str, client_secret: str, address: str) -> Client:
+        """The active client these credentials are; throttled per client and address as
+        logins are, and one answer (invalid_client) for every way of being wrong."""
         account = _THROTTLE_ACCOUNT + client_id
         try:
             await self.throttle.check(account, address)
@@ -58,6 +56,14 @@ class ClientCredentialsGrant:
             await self.throttle.record_failure(account, address)
             audit("client_auth_failed", user_id=client_id, client=address, reason="invalid")
             raise invalid_client()
+        return client
+
+    async def issue(
+        self, client_id: str, client_secret: str, scope: str | None, address: str
+    ) -> ClientToken:
+        """A token for an authenticated client, holding `scope` (space-delimited; every scope
+        of the client when None) if the client may hold it (RFC 6749 §3.3)."""
+        client = await self.authenticate_client(client_id, client_secret, address)
         requested = client.scopes if scope is None else frozenset(scope.split())
         if not requested <= client.scopes:
             raise AuthError(

@@ -17,6 +17,7 @@ from authgate.core.errors import (
     not_authenticated,
     token_not_valid,
 )
+from authgate.core.introspection import Introspection, introspection_of
 from authgate.core.paging import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_limit
 from authgate.core.throttle import LoginThrottle
 from authgate.core.tokens import TokenClaims, TokenCodec, TokenType
@@ -140,7 +141,9 @@ class AuthCore:
         staff away takes effect at once. A token issued before scopes existed holds its
         holder's current ones.
         """
-        claims = self.tokens.decode(token, TokenType.ACCESS)
+        return await self._caller(self.tokens.decode(token, TokenType.ACCESS))
+
+    async def _caller(self, claims: TokenClaims) -> Caller:
         if claims.client_id is not None:
             return await self.client_grant.caller(claims)
         user = await self._current_user(claims)
@@ -156,16 +159,37 @@ class AuthCore:
         access.check(caller, requirement)
         return caller
 
+    async def introspect(self, token: str) -> Introspection | None:
+        """RFC 7662: what `token` says if it is active now (valid, unexpired, unrevoked, its
+        user or client active); None for anything else."""
+        _require_text(token=(token, None))
+        try:
+            claims = self.tokens.decode(token, None)
+            if claims.token_type is TokenType.REFRESH:
+                scopes = scopes_of(await self._current_holder(claims))
+            else:
+                scopes = (await self._caller(claims)).scopes
+        except AuthError as error:
+            if error.reason is Reason.TOKEN_NOT_VALID:
+                return None
+            raise
+        return introspection_of(claims, scopes, self.tokens.issuer)
+
+    async def introspect_as_client(
+        self, client_id: str, client_secret: str, token: str, client: str = ""
+    ) -> Introspection | None:
+        """Introspection for a caller that authenticates as a client (RFC 7662 §2.1)."""
+        await self.client_grant.authenticate_client(client_id, client_secret, client)
+        return await self.introspect(token)
+
     async def verify_token(self, token: str) -> None:
         """Any token of ours, access or refresh, that is valid and not revoked."""
         _require_text(token=(token, None))
         claims = self.tokens.decode(token, None)
         if claims.token_type is TokenType.REFRESH:
             await self._current_holder(claims)
-        elif claims.client_id is not None:
-            await self.client_grant.caller(claims)
         else:
-            await self._current_user(claims)
+            await self._caller(claims)
 
     async def revoke_token(self, refresh: str, client: str = "") -> None:
         _require_text(refresh=(refresh, None))

@@ -100,6 +100,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         )
         return messages.client_token_response(token)
 
+    @_maps_errors
+    async def IntrospectToken(
+        self, request: auth_pb2.IntrospectTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.IntrospectTokenResponse:
+        # The interceptor has authorized the calling client (clients_only in the proto).
+        return messages.introspection_response(await self.core.introspect(request.token))
+
 
 def _peer(context: grpc.aio.ServicerContext) -> str:
     """The client's address from 'ipv4:1.2.3.4:5678' or 'ipv6:[::1]:5678'."""

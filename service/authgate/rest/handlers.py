@@ -78,6 +78,13 @@ async def issue_client_token(body: dict[str, Any]) -> Reply:
     return messages.to_json(messages.client_token_response(token)), 200, headers
 
 
+async def introspect_token(body: dict[str, Any], token_info: dict[str, Any]) -> Reply:
+    # token_info: the calling client, authorized as the proto declares (clients_only).
+    found = await _core().introspect(body["token"])
+    headers = {**JSON, "Cache-Control": "no-store"}
+    return messages.to_json(messages.introspection_response(found)), 200, headers
+
+
 async def get_jwks() -> Reply:
     body = messages.to_json(messages.jwks_response(_core().public_keys()))
     # Verifiers may cache the set; on an unknown `kid` they fetch it again. Old keys stay

@@ -1,7 +1,8 @@
-"""The OAuth 2.0 token endpoint (RFC 6749 §3.2), form-encoded, as OAuth client libraries speak it.
+"""The OAuth 2.0 form endpoints, as OAuth client libraries speak them: the token endpoint
+(RFC 6749 §3.2) and introspection (RFC 7662).
 
-The JSON twin of the same grant is IssueClientToken (POST /api/v1/token/client/). Here the
-request is `application/x-www-form-urlencoded`, the client authenticates with HTTP Basic
+Their JSON twins are IssueClientToken and IntrospectToken. Here the request is
+`application/x-www-form-urlencoded`, the client authenticates with HTTP Basic
 (`client_secret_basic`, §2.3.1) or in the body (`client_secret_post`), and errors are RFC 6749
 §5.2 JSON (`{"error", "error_description"}`), not problem documents: that is the shape every
 OAuth client library parses.
@@ -44,6 +45,20 @@ async def token(body: dict[str, str]) -> Any:
         return rfc6749_error(error)
     # RFC 6749 §5.1's body, which the JSON names of IssueClientTokenResponse already are.
     return messages.to_json(messages.client_token_response(issued)), 200, NO_STORE
+
+
+async def introspect(body: dict[str, str]) -> Any:
+    """POST /api/v1/oauth/introspect (RFC 7662): the caller authenticates as a client."""
+    try:
+        client_id, secret = client_credentials(request.headers.get("authorization"), body)
+        if not body.get("token"):
+            raise invalid_request({"token": ["This field is required."]})
+        core: AuthCore = request.state.core
+        address = request.client.host if request.client else ""
+        found = await core.introspect_as_client(client_id, secret, body["token"], address)
+    except AuthError as error:
+        return rfc6749_error(error)
+    return messages.to_json(messages.introspection_response(found)), 200, NO_STORE
 
 
 def client_credentials(authorization: str | None, form: dict[str, str]) -> tuple[str, str]:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61uthgate/v1/access.proto\x12\x0b\x61uthgate.v1\x1a google/protobuf/descriptor.proto\"E\n\x06\x41\x63\x63\x65ss\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12\x1b\n\x13self_without_scopes\x18\x03 \x01(\x08:E\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb8\x8e\x03 \x01(\x0b\x32\x13.authgate.v1.Accessb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61uthgate/v1/access.proto\x12\x0b\x61uthgate.v1\x1a google/protobuf/descriptor.proto\"[\n\x06\x41\x63\x63\x65ss\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12\x1b\n\x13self_without_scopes\x18\x03 \x01(\x08\x12\x14\n\x0c\x63lients_only\x18\x04 \x01(\x08:E\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb8\x8e\x03 \x01(\x0b\x32\x13.authgate.v1.Accessb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'authgate.v1.access_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ACCESS']._serialized_start=75
-  _globals['_ACCESS']._serialized_end=144
+  _globals['_ACCESS']._serialized_end=166
 # @@protoc_insertion_point(module_scope)

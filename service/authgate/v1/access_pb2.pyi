@@ -10,11 +10,13 @@ ACCESS_FIELD_NUMBER: _ClassVar[int]
 access: _descriptor.FieldDescriptor
 
 class Access(_message.Message):
-    __slots__ = ("public", "scopes", "self_without_scopes")
+    __slots__ = ("public", "scopes", "self_without_scopes", "clients_only")
     PUBLIC_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
     SELF_WITHOUT_SCOPES_FIELD_NUMBER: _ClassVar[int]
+    CLIENTS_ONLY_FIELD_NUMBER: _ClassVar[int]
     public: bool
     scopes: _containers.RepeatedScalarFieldContainer[str]
     self_without_scopes: bool
-    def __init__(self, public: _Optional[bool] = ..., scopes: _Optional[_Iterable[str]] = ..., self_without_scopes: _Optional[bool] = ...) -> None: ...
+    clients_only: bool
+    def __init__(self, public: _Optional[bool] = ..., scopes: _Optional[_Iterable[str]] = ..., self_without_scopes: _Optional[bool] = ..., clients_only: _Optional[bool] = ...) -> None: ...

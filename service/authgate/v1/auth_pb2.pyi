@@ -155,3 +155,33 @@ class IssueClientTokenResponse(_message.Message):
     expires_in: int
     scope: str
     def __init__(self, access_token: _Optional[str] = ..., token_type: _Optional[str] = ..., expires_in: _Optional[int] = ..., scope: _Optional[str] = ...) -> None: ...
+
+class IntrospectTokenRequest(_message.Message):
+    __slots__ = ("token", "token_type_hint")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_TYPE_HINT_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    token_type_hint: str
+    def __init__(self, token: _Optional[str] = ..., token_type_hint: _Optional[str] = ...) -> None: ...
+
+class IntrospectTokenResponse(_message.Message):
+    __slots__ = ("active", "sub", "client_id", "scope", "exp", "iat", "iss", "jti", "token_type")
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    SUB_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    EXP_FIELD_NUMBER: _ClassVar[int]
+    IAT_FIELD_NUMBER: _ClassVar[int]
+    ISS_FIELD_NUMBER: _ClassVar[int]
+    JTI_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    active: bool
+    sub: str
+    client_id: str
+    scope: str
+    exp: int
+    iat: int
+    iss: str
+    jti: str
+    token_type: str
+    def __init__(self, active: _Optional[bool] = ..., sub: _Optional[str] = ..., client_id: _Optional[str] = ..., scope: _Optional[str] = ..., exp: _Optional[int] = ..., iat: _Optional[int] = ..., iss: _Optional[str] = ..., jti: _Optional[str] = ..., token_type: _Optional[str] = ...) -> None: ...

@@ -76,6 +76,11 @@ class AuthServiceStub:
                 request_serializer=authgate_dot_v1_dot_auth__pb2.IssueClientTokenRequest.SerializeToString,
                 response_deserializer=authgate_dot_v1_dot_auth__pb2.IssueClientTokenResponse.FromString,
                 _registered_method=True)
+        self.IntrospectToken = channel.unary_unary(
+                '/authgate.v1.AuthService/IntrospectToken',
+                request_serializer=authgate_dot_v1_dot_auth__pb2.IntrospectTokenRequest.SerializeToString,
+                response_deserializer=authgate_dot_v1_dot_auth__pb2.IntrospectTokenResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -158,6 +163,18 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IntrospectToken(self, request, context):
+        """Tells a resource server whether a token is active and what it says (RFC 7662): for a
+        valid, unexpired and unrevoked token, `active` and its claims; for anything else, only
+        `active: false`. Honours every revocation: a deactivated user or client, a logout
+        everywhere, a password change, a revoked refresh token. Requires a client's (service
+        account's) access token in `authorization` metadata. REST also serves the standard
+        form-encoded endpoint, POST /api/v1/oauth/introspect, with client authentication.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -200,6 +217,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.IssueClientToken,
                     request_deserializer=authgate_dot_v1_dot_auth__pb2.IssueClientTokenRequest.FromString,
                     response_serializer=authgate_dot_v1_dot_auth__pb2.IssueClientTokenResponse.SerializeToString,
+            ),
+            'IntrospectToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IntrospectToken,
+                    request_deserializer=authgate_dot_v1_dot_auth__pb2.IntrospectTokenRequest.FromString,
+                    response_serializer=authgate_dot_v1_dot_auth__pb2.IntrospectTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -420,6 +442,33 @@ class AuthService:
             '/authgate.v1.AuthService/IssueClientToken',
             authgate_dot_v1_dot_auth__pb2.IssueClientTokenRequest.SerializeToString,
             authgate_dot_v1_dot_auth__pb2.IssueClientTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IntrospectToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authgate.v1.AuthService/IntrospectToken',
+            authgate_dot_v1_dot_auth__pb2.IntrospectTokenRequest.SerializeToString,
+            authgate_dot_v1_dot_auth__pb2.IntrospectTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,
