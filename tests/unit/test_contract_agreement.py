@@ -60,6 +60,32 @@ def test_openapi_document_agrees_with_every_http_rule_of_the_proto(spec):
     assert contract_drift(auth_pb2.DESCRIPTOR, spec) == []
 
 
+def test_every_operation_is_an_rpcs_twin_or_says_why_it_is_rest_only(spec):
+    """The one list of REST-only operations is the document's own `x-rest-only` marks."""
+    untold = [
+        f"{verb.upper()} {path}"
+        for path, methods in spec["paths"].items()
+        for verb, operation in methods.items()
+        if bool(operation.get("x-grpc-method")) == bool(operation.get("x-rest-only"))
+    ]
+    rest_only = sorted(
+        path
+        for path, methods in spec["paths"].items()
+        for operation in methods.values()
+        if operation.get("x-rest-only")
+    )
+
+    assert untold == []
+    assert rest_only == [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/api/v1/oauth/introspect",
+        "/api/v1/oauth/token",
+        "/healthz",
+        "/readyz",
+    ]
+
+
 def test_a_field_type_changed_in_the_descriptor_model_is_named(spec):
     model = auth_proto_model()
     field_of(

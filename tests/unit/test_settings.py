@@ -226,3 +226,17 @@ def test_database_url_names_one_backend_and_target(
         target,
         for_sqlalchemy,
     )
+
+
+@pytest.mark.parametrize(
+    "url", ["auth.example.com", "ftp://auth.example.com", "https://", "https://a.example/?x=1"]
+)
+def test_a_public_url_that_is_no_base_url_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="public_url"):
+        Settings.from_env({"AUTHGATE_PUBLIC_URL": url})
+
+
+def test_a_public_url_with_a_path_is_accepted() -> None:
+    settings = Settings.from_env({"AUTHGATE_PUBLIC_URL": "https://gw.example/auth"})
+
+    assert settings.public_url == "https://gw.example/auth"

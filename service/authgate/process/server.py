@@ -99,9 +99,13 @@ async def running_doors(core: AuthCore, settings: Settings) -> AsyncIterator[Run
         raise OSError(f"cannot bind the REST door to {settings.http_addr}: {error}") from error
     with rest_socket:
         rest_host, rest_port = rest_socket.getsockname()[:2]
+        public_url = settings.public_url or f"http://{_display(rest_host, rest_port)}"
+        rest_app = create_rest_app(
+            core, max_body_bytes=settings.max_body_bytes, public_url=public_url
+        )
         rest_server = _RestServer(
             uvicorn.Config(
-                create_rest_app(core, max_body_bytes=settings.max_body_bytes),
+                rest_app,
                 lifespan="on",
                 log_config=None,
                 access_log=False,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import limits
 
@@ -61,6 +62,11 @@ class Settings:
     audience: str = _setting(
         "", "AUTHGATE_AUDIENCE", "the `aud` claim, required on decode when set; empty: none"
     )
+    public_url: str = _setting(
+        "",
+        "AUTHGATE_PUBLIC_URL",
+        "the REST door's URL as clients reach it, for discovery; empty: its bound address",
+    )
     bootstrap_email: str = _setting(
         "", "AUTHGATE_BOOTSTRAP_EMAIL", "first staff user, created when the store is empty"
     )
@@ -100,6 +106,8 @@ class Settings:
                 parse_database_url(self.database_url)
             except ValueError as exc:
                 problems.append(f"database_url: {exc}")
+        if self.public_url and not _is_base_url(self.public_url):
+            problems.append("public_url: expected http(s)://host[:port][/path], no query")
         if self.log_format not in ("text", "json"):
             problems.append("log_format must be text or json")
         if self.workers < 1:
@@ -149,6 +157,15 @@ def _convert(f: dataclasses.Field[Any], raw: Any) -> Any:
     if isinstance(f.default, Path):
         return Path(raw)
     return raw
+
+
+def _is_base_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and not (parts.query or parts.fragment)
+    )
 
 
 def split_address(address: str) -> tuple[str, int]:

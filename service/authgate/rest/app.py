@@ -160,14 +160,19 @@ def oauth_form_paths(spec: dict[str, Any]) -> frozenset[str]:
     )
 
 
-def create_rest_app(core: AuthCore, *, max_body_bytes: int = 65536) -> AsyncApp:
+def create_rest_app(
+    core: AuthCore, *, max_body_bytes: int = 65536, public_url: str = "http://127.0.0.1:8000"
+) -> AsyncApp:
+    """The REST door over `core`. `public_url` is where clients reach it (AUTHGATE_PUBLIC_URL),
+    the base of every absolute URL it publishes; a request's Host header never is."""
     spec = load_spec()
     access = access_by_operation(spec)
+    state = {"core": core, "access": access, "public_url": public_url.rstrip("/")}
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         # Handlers reach the core through request.state: no module-level state.
-        yield {"core": core, "access": access}
+        yield state
 
     validators = dict(VALIDATOR_MAP)
     validators["parameter"] = FieldErrorsParameterValidator
