@@ -16,10 +16,15 @@ type JsonOf<K extends string> = `${K}Schema` extends keyof typeof pb
     ? J
     : never
   : never;
+// google.api.http binds these fields to the path, so the body schema leaves them out.
+type PathBound = { UpdateUserRequest: "id" };
+type BodyOf<K extends string> = K extends keyof PathBound
+  ? Omit<JsonOf<K>, PathBound[K]>
+  : JsonOf<K>;
 type Disagrees<K extends keyof Schemas & string> = [JsonOf<K>] extends [never]
   ? never
-  : [keyof JsonOf<K>] extends [keyof Schemas[K]]
-    ? [keyof Schemas[K]] extends [keyof JsonOf<K>]
+  : [keyof BodyOf<K>] extends [keyof Schemas[K]]
+    ? [keyof Schemas[K]] extends [keyof BodyOf<K>]
       ? never
       : K
     : K;

@@ -31,6 +31,8 @@ STATUS = {
     "invalid_scope": (400, "INVALID_ARGUMENT"),
     "insufficient_scope": (403, "PERMISSION_DENIED"),
     "permission_denied": (403, "PERMISSION_DENIED"),
+    "already_exists": (409, "ALREADY_EXISTS"),
+    "not_found": (404, "NOT_FOUND"),
     "throttled": (429, "RESOURCE_EXHAUSTED"),
     "no_active_account": (401, "UNAUTHENTICATED"),
     "not_authenticated": (401, "UNAUTHENTICATED"),
@@ -95,6 +97,28 @@ class RestDoor:
     async def issue_client_token(self, client_id: str, secret: str, scope: str = "") -> Outcome:
         body = {"client_id": client_id, "client_secret": secret, "scope": scope}
         return self._outcome(await self.client.post("/api/v1/token/client/", json=body))
+
+    async def create_user(self, access: str, email: str, password: str, staff: bool) -> Outcome:
+        body = {"email": email, "password": password, "isStaff": staff}
+        headers = {"Authorization": f"Bearer {access}"}
+        return self._outcome(await self.client.post("/api/v1/users/", json=body, headers=headers))
+
+    async def update_user(
+        self, access: str, user_id: str, mask: list[str], active: bool, staff: bool
+    ) -> Outcome:
+        camel = {"is_active": "isActive", "is_staff": "isStaff"}
+        body = {
+            "isActive": active,
+            "isStaff": staff,
+            "updateMask": ",".join(camel.get(p, p) for p in mask),
+        }
+        headers = {"Authorization": f"Bearer {access}"}
+        response = await self.client.patch(f"/api/v1/users/{user_id}", json=body, headers=headers)
+        return self._outcome(response)
+
+    async def delete_user(self, access: str, user_id: str) -> Outcome:
+        headers = {"Authorization": f"Bearer {access}"}
+        return self._outcome(await self.client.delete(f"/api/v1/users/{user_id}", headers=headers))
 
     async def introspect_token(self, access: str, token: str) -> Outcome:
         headers = {"Authorization": f"Bearer {access}"}
@@ -168,6 +192,24 @@ class GrpcDoor:
             client_id=client_id, client_secret=secret, scope=scope
         )
         return await self._call(self.stub.IssueClientToken, request)
+
+    async def create_user(self, access: str, email: str, password: str, staff: bool) -> Outcome:
+        metadata = [("authorization", f"Bearer {access}")]
+        request = auth_pb2.CreateUserRequest(email=email, password=password, is_staff=staff)
+        return await self._call(self.stub.CreateUser, request, metadata)
+
+    async def update_user(
+        self, access: str, user_id: str, mask: list[str], active: bool, staff: bool
+    ) -> Outcome:
+        metadata = [("authorization", f"Bearer {access}")]
+        request = auth_pb2.UpdateUserRequest(id=user_id, is_active=active, is_staff=staff)
+        request.update_mask.paths.extend(mask)
+        return await self._call(self.stub.UpdateUser, request, metadata)
+
+    async def delete_user(self, access: str, user_id: str) -> Outcome:
+        metadata = [("authorization", f"Bearer {access}")]
+        request = auth_pb2.DeleteUserRequest(id=user_id)
+        return await self._call(self.stub.DeleteUser, request, metadata)
 
     async def introspect_token(self, access: str, token: str) -> Outcome:
         metadata = [("authorization", f"Bearer {access}")]

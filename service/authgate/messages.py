@@ -13,11 +13,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import field_mask_pb2, json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authgate.core.client_grant import ClientToken
+from authgate.core.errors import invalid_request
 from authgate.core.introspection import Introspection
 from authgate.core.operations import RefreshedTokens, TokenPair
 from authgate.core.users import User, UserPage
@@ -57,6 +58,16 @@ def _build_user(make: Callable[..., auth_pb2.User], user: User) -> auth_pb2.User
     if user.last_login is not None:
         _set_timestamp(message.last_login_time, user.last_login)
     return message
+
+
+def mask_paths(json_mask: str) -> list[str]:
+    """A FieldMask's paths from its JSON form ("isActive,isStaff" -> is_active, is_staff)."""
+    mask = field_mask_pb2.FieldMask()
+    try:
+        mask.FromJsonString(json_mask)
+    except ValueError:
+        raise invalid_request({"updateMask": ["Not a field mask."]}) from None
+    return list(mask.paths)
 
 
 def issue_token_response(pair: TokenPair) -> auth_pb2.IssueTokenResponse:

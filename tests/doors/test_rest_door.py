@@ -41,8 +41,9 @@ async def _admin_access(http: httpx.AsyncClient) -> str:
         ("GET", "/api/v1/token/", "POST"),
         ("PUT", "/api/v1/token/", "POST"),
         ("GET", "/api/v1/token/refresh/", "POST"),
-        ("POST", "/api/v1/users/", "GET, HEAD"),
-        ("DELETE", "/api/v1/users/", "GET, HEAD"),
+        ("PUT", "/api/v1/users/", "GET, HEAD, POST"),
+        ("PUT", "/api/v1/users/01ABCDEFGHJKMNPQRSTVWXYZ00", "PATCH, DELETE"),
+        ("DELETE", "/api/v1/users/", "GET, HEAD, POST"),
     ],
 )
 async def test_wrong_method_is_405_with_allow(http, method, path, allow):

@@ -21,6 +21,7 @@ from authgate.core.introspection import Introspection, introspection_of
 from authgate.core.paging import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_limit
 from authgate.core.throttle import LoginThrottle
 from authgate.core.tokens import TokenClaims, TokenCodec, TokenType
+from authgate.core.user_admin import UserAdministration
 from authgate.core.users import MAX_EMAIL_LENGTH, User, UserPage, normalize_email
 from authgate.store.clients import ClientStore
 from authgate.store.refresh_tokens import RefreshTokenRegistry, TokenState
@@ -47,7 +48,7 @@ class RefreshPolicy:
     grace: timedelta = timedelta(0)
 
 
-class AuthCore:
+class AuthCore(UserAdministration):
     def __init__(
         self,
         store: UserStore,

@@ -107,6 +107,36 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         # The interceptor has authorized the calling client (clients_only in the proto).
         return messages.introspection_response(await self.core.introspect(request.token))
 
+    @_maps_errors
+    async def CreateUser(
+        self, request: auth_pb2.CreateUserRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.CreateUserResponse:
+        user = await self.core.create_user(
+            current_caller(), request.email, request.password, request.is_staff, _peer(context)
+        )
+        return auth_pb2.CreateUserResponse(user=messages.user_message(user))
+
+    @_maps_errors
+    async def UpdateUser(
+        self, request: auth_pb2.UpdateUserRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.UpdateUserResponse:
+        user = await self.core.update_user(
+            current_caller(),
+            request.id,
+            list(request.update_mask.paths),
+            is_active=request.is_active,
+            is_staff=request.is_staff,
+            client=_peer(context),
+        )
+        return auth_pb2.UpdateUserResponse(user=messages.user_message(user))
+
+    @_maps_errors
+    async def DeleteUser(
+        self, request: auth_pb2.DeleteUserRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.DeleteUserResponse:
+        await self.core.delete_user(current_caller(), request.id, _peer(context))
+        return auth_pb2.DeleteUserResponse()
+
 
 def _peer(context: grpc.aio.ServicerContext) -> str:
     """The client's address from 'ipv4:1.2.3.4:5678' or 'ipv6:[::1]:5678'."""

@@ -25,6 +25,7 @@ from authgate.core.errors import AuthError
 from authgate.core.operations import AuthCore
 from authgate.rest.observability import RestObservability
 from authgate.rest.problems import auth_error_problem, http_error_problem, unexpected_error_problem
+from authgate.rest.routes import OperationNames
 from authgate.rest.validation import (
     FieldErrorsJSONBodyValidator,
     FieldErrorsParameterValidator,
@@ -123,18 +124,31 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay_receive
 
 
+def operations(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every (path, operation) of the spec (a path item's `parameters` is no operation)."""
+    return [
+        (path, operation)
+        for path, methods in spec["paths"].items()
+        for verb, operation in methods.items()
+        if verb != "parameters"
+    ]
+
+
 def load_spec() -> dict[str, Any]:
     """The OpenAPI document, parsed once for Connexion and us."""
     spec: dict[str, Any] = yaml.load(spec_path().read_text(), Loader=SpecLoader)
     return spec
 
 
-def operations_by_path(spec: dict[str, Any]) -> dict[str, str]:
-    """Each path of the spec and its operation's name (the handler's, as in the log)."""
+def operations_by_path(spec: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each path of the spec: its operations' names (the handlers', as in the log) by method."""
     return {
-        path: operation["operationId"].rsplit(".", 1)[-1]
+        path: {
+            verb: operation["operationId"].rsplit(".", 1)[-1]
+            for verb, operation in methods.items()
+            if verb != "parameters"
+        }
         for path, methods in spec["paths"].items()
-        for operation in methods.values()
     }
 
 
@@ -142,21 +156,17 @@ def access_by_operation(spec: dict[str, Any]) -> dict[str, Requirement]:
     """operationId -> what the proto declares for its RPC (`x-grpc-method`), for token_info."""
     declared = declared_access.requirements()
     found = {}
-    for methods in spec["paths"].values():
-        for operation in methods.values():
-            if "x-grpc-method" in operation:
-                rpc = operation["x-grpc-method"].rsplit(".", 1)[-1]
-                found[operation["operationId"]] = declared[rpc]
+    for _, operation in operations(spec):
+        if "x-grpc-method" in operation:
+            rpc = operation["x-grpc-method"].rsplit(".", 1)[-1]
+            found[operation["operationId"]] = declared[rpc]
     return found
 
 
 def oauth_form_paths(spec: dict[str, Any]) -> frozenset[str]:
     """The paths whose every answer is RFC 6749 JSON (`x-error-format: rfc6749`)."""
     return frozenset(
-        path
-        for path, methods in spec["paths"].items()
-        for operation in methods.values()
-        if operation.get("x-error-format") == "rfc6749"
+        path for path, operation in operations(spec) if operation.get("x-error-format") == "rfc6749"
     )
 
 
@@ -167,6 +177,7 @@ def create_rest_app(
     the base of every absolute URL it publishes; a request's Host header never is."""
     spec = load_spec()
     access = access_by_operation(spec)
+    routes = OperationNames(operations_by_path(spec))
     state = {"core": core, "access": access, "public_url": public_url.rstrip("/")}
 
     @contextlib.asynccontextmanager
@@ -196,13 +207,11 @@ def create_rest_app(
         RequestBodyGuard, position=MiddlewarePosition.BEFORE_ROUTING, limit=max_body_bytes
     )
     app.add_middleware(
-        RestObservability,
-        position=MiddlewarePosition.BEFORE_EXCEPTION,
-        operations=operations_by_path(spec),
+        RestObservability, position=MiddlewarePosition.BEFORE_EXCEPTION, names=routes
     )
     oauth_paths = oauth_form_paths(spec)
     auth_errors = functools.partial(auth_error_problem, oauth_paths=oauth_paths)
-    http_errors = functools.partial(http_error_problem, oauth_paths=oauth_paths)
+    http_errors = functools.partial(http_error_problem, oauth_paths=oauth_paths, routes=routes)
     app.add_error_handler(AuthError, auth_errors)
     app.add_error_handler(ProblemException, http_errors)
     app.add_error_handler(HTTPException, http_errors)

@@ -107,6 +107,34 @@ async def list_users(
     return messages.list_users_json(page), 200, JSON
 
 
+async def create_user(body: dict[str, Any], token_info: dict[str, Any]) -> Reply:
+    user = await _core().create_user(
+        token_info["caller"],
+        body["email"],
+        body["password"],
+        body.get("isStaff", False),
+        _client(),
+    )
+    return {"user": messages.user_json(user)}, 200, JSON
+
+
+async def update_user(id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Reply:
+    user = await _core().update_user(
+        token_info["caller"],
+        id,
+        messages.mask_paths(body["updateMask"]),
+        is_active=body.get("isActive", False),
+        is_staff=body.get("isStaff", False),
+        client=_client(),
+    )
+    return {"user": messages.user_json(user)}, 200, JSON
+
+
+async def delete_user(id: str, token_info: dict[str, Any]) -> Reply:
+    await _core().delete_user(token_info["caller"], id, _client())
+    return {}, 200, JSON
+
+
 async def healthz() -> Reply:
     return {"status": "ok"}, 200, JSON
 

@@ -8,18 +8,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.observability import metrics
 from authgate.observability.access_log import record_request, request_id
+from authgate.rest.routes import OperationNames
 
 
 class RestObservability:
-    """Outermost ASGI middleware: serves /metrics, times and logs every other request.
+    """Outermost ASGI middleware: serves /metrics, times and logs every other request."""
 
-    `operations` maps known paths to their operation name; any other path is logged as
-    "other" so a scan of random URLs cannot blow up the metrics' label sets.
-    """
-
-    def __init__(self, app: ASGIApp, operations: dict[str, str]) -> None:
+    def __init__(self, app: ASGIApp, names: OperationNames) -> None:
         self.app = app
-        self.operations = operations
+        self.names = names
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,13 +41,14 @@ class RestObservability:
             await self.app(scope, receive, send_with_id)
         finally:
             client = scope.get("client") or ("", 0)
+            operation, path = self.names.of(scope["method"], scope["path"])
             record_request(
                 "rest",
-                self.operations.get(scope["path"], "other"),
+                operation,
                 str(status),
                 started,
                 method=scope["method"],
-                path=scope["path"] if scope["path"] in self.operations else "(other)",
+                path=path,
                 client=client[0],
                 request_id=rid,
             )

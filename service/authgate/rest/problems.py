@@ -10,6 +10,7 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
 from authgate.core.errors import AuthError, Code, Reason
+from authgate.rest.routes import OperationNames
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +134,21 @@ def auth_error_problem(
 
 
 def http_error_problem(
-    request: ConnexionRequest, error: Exception, *, oauth_paths: frozenset[str] = frozenset()
+    request: ConnexionRequest,
+    error: Exception,
+    *,
+    oauth_paths: frozenset[str] = frozenset(),
+    routes: OperationNames | None = None,
 ) -> ConnexionResponse:
     """Errors from Connexion and Starlette (routing, security, validation) in our format."""
     assert isinstance(error, HTTPException)
     status = error.status_code
+    if status == 405 and routes is not None:
+        # Starlette lists only the methods of the first route that matched the path; one
+        # path has a route per operation, so the Allow header comes from the document.
+        allow = routes.allow(request.scope.get("path", ""))
+        if allow is not None:
+            error.headers = {**(error.headers or {}), "Allow": allow}
     if request.scope.get("path") in oauth_paths:
         detail = error.detail if isinstance(error.detail, str) else HTTPStatus(status).phrase
         return _oauth_response(status, "invalid_request", detail, dict(error.headers or {}))

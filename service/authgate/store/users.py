@@ -101,6 +101,16 @@ class UserStore:
     async def set_active(self, email: str, active: bool) -> User | None:
         return await self.database.write(_set_active, normalize_email(email), active)
 
+    async def update_flags(
+        self, user_id: str, *, is_active: bool | None, is_staff: bool | None
+    ) -> User | None:
+        """Set the flags given (None: leave as is); the user as updated, or None."""
+        return await self.database.write(_update_flags, user_id, is_active, is_staff)
+
+    async def delete(self, user_id: str) -> bool:
+        """Delete a user (their refresh tokens go with them: ON DELETE CASCADE)."""
+        return await self.database.write(_delete, user_id)
+
     async def record_login(self, user_id: str, when: datetime) -> None:
         await self.database.write(_record_login, user_id, when)
 
@@ -182,6 +192,22 @@ def _page(session: Session, after_id: str, limit: int, only_id: str | None) -> l
 def _set_active(session: Session, email: str, active: bool) -> User | None:
     row = session.one(_SET_ACTIVE, {"email": email, "active": active})
     return None if row is None else user_from_row(session, row)
+
+
+def _update_flags(
+    session: Session, user_id: str, is_active: bool | None, is_staff: bool | None
+) -> User | None:
+    row = session.one(
+        "UPDATE users SET is_active = COALESCE(:active, is_active),"  # noqa: S608
+        " is_staff = COALESCE(:staff, is_staff)"
+        f" WHERE id = :id RETURNING {_USER_COLUMNS}",
+        {"id": user_id, "active": is_active, "staff": is_staff},
+    )
+    return None if row is None else user_from_row(session, row)
+
+
+def _delete(session: Session, user_id: str) -> bool:
+    return session.run("DELETE FROM users WHERE id = :id", {"id": user_id}) > 0
 
 
 def _record_login(session: Session, user_id: str, when: datetime) -> None:

@@ -81,6 +81,21 @@ class AuthServiceStub:
                 request_serializer=authgate_dot_v1_dot_auth__pb2.IntrospectTokenRequest.SerializeToString,
                 response_deserializer=authgate_dot_v1_dot_auth__pb2.IntrospectTokenResponse.FromString,
                 _registered_method=True)
+        self.CreateUser = channel.unary_unary(
+                '/authgate.v1.AuthService/CreateUser',
+                request_serializer=authgate_dot_v1_dot_auth__pb2.CreateUserRequest.SerializeToString,
+                response_deserializer=authgate_dot_v1_dot_auth__pb2.CreateUserResponse.FromString,
+                _registered_method=True)
+        self.UpdateUser = channel.unary_unary(
+                '/authgate.v1.AuthService/UpdateUser',
+                request_serializer=authgate_dot_v1_dot_auth__pb2.UpdateUserRequest.SerializeToString,
+                response_deserializer=authgate_dot_v1_dot_auth__pb2.UpdateUserResponse.FromString,
+                _registered_method=True)
+        self.DeleteUser = channel.unary_unary(
+                '/authgate.v1.AuthService/DeleteUser',
+                request_serializer=authgate_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString,
+                response_deserializer=authgate_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -175,6 +190,33 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateUser(self, request, context):
+        """Creates a user: the admin API, for operators' tools and provisioning services. Requires
+        the `users:write` scope. Fails with ALREADY_EXISTS when the email is taken (whatever its
+        case), and INVALID_ARGUMENT for a malformed email or a password under 8 characters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateUser(self, request, context):
+        """Updates the fields of a user that `update_mask` names, `is_active` and `is_staff`
+        (AIP-134). Deactivating a user refuses their tokens at once; taking staff away takes
+        their scopes from every token at once. Requires the `users:write` scope. Fails with
+        NOT_FOUND for an unknown id and INVALID_ARGUMENT for an empty or unknown mask path.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteUser(self, request, context):
+        """Deletes a user and every refresh token of theirs (AIP-135); their tokens stop working
+        at once. Requires the `users:write` scope. Fails with NOT_FOUND for an unknown id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -222,6 +264,21 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.IntrospectToken,
                     request_deserializer=authgate_dot_v1_dot_auth__pb2.IntrospectTokenRequest.FromString,
                     response_serializer=authgate_dot_v1_dot_auth__pb2.IntrospectTokenResponse.SerializeToString,
+            ),
+            'CreateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateUser,
+                    request_deserializer=authgate_dot_v1_dot_auth__pb2.CreateUserRequest.FromString,
+                    response_serializer=authgate_dot_v1_dot_auth__pb2.CreateUserResponse.SerializeToString,
+            ),
+            'UpdateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateUser,
+                    request_deserializer=authgate_dot_v1_dot_auth__pb2.UpdateUserRequest.FromString,
+                    response_serializer=authgate_dot_v1_dot_auth__pb2.UpdateUserResponse.SerializeToString,
+            ),
+            'DeleteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUser,
+                    request_deserializer=authgate_dot_v1_dot_auth__pb2.DeleteUserRequest.FromString,
+                    response_serializer=authgate_dot_v1_dot_auth__pb2.DeleteUserResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -469,6 +526,87 @@ class AuthService:
             '/authgate.v1.AuthService/IntrospectToken',
             authgate_dot_v1_dot_auth__pb2.IntrospectTokenRequest.SerializeToString,
             authgate_dot_v1_dot_auth__pb2.IntrospectTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authgate.v1.AuthService/CreateUser',
+            authgate_dot_v1_dot_auth__pb2.CreateUserRequest.SerializeToString,
+            authgate_dot_v1_dot_auth__pb2.CreateUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authgate.v1.AuthService/UpdateUser',
+            authgate_dot_v1_dot_auth__pb2.UpdateUserRequest.SerializeToString,
+            authgate_dot_v1_dot_auth__pb2.UpdateUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authgate.v1.AuthService/DeleteUser',
+            authgate_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString,
+            authgate_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString,
             options,
             channel_credentials,
             insecure,
