@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import subprocess
 import sys
@@ -38,6 +39,28 @@ def test_readme_curl_guide_works_against_the_live_server(server, tmp_path):
     assert result.returncode == 0, result.stderr
     listings = [line for line in result.stdout.splitlines() if line.startswith('{"users"')]
     assert len(listings) == 2 and all(ADMIN_EMAIL in line for line in listings), result.stdout
+
+
+def test_readme_service_account_guide_works_against_the_live_server(server, tmp_path):
+    # The block's CLI call runs in the repository, as a reader would, on the server's store.
+    script = (
+        block_after("guide:clients")
+        .replace("http://127.0.0.1:8000", server.http_url)
+        .replace(".venv/bin/authgate", f"{sys.executable} -m authgate")
+    )
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    listing, introspected = [json.loads(line) for line in result.stdout.splitlines()]
+    assert ADMIN_EMAIL in {user["email"] for user in listing["users"]}
+    assert introspected["active"] is True and introspected["scope"] == "users:read"
+    assert introspected["sub"] == introspected["client_id"]
 
 
 def test_readme_grpc_snippet_works_against_the_live_server(server):
