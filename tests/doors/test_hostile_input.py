@@ -217,3 +217,48 @@ async def test_service_is_still_up_after_the_catalogue(http, grpc_door):
     assert (await http.get("/healthz")).status_code == 200
     assert (await http.get("/readyz")).status_code == 200
     assert (await grpc_door.issue_token(ADMIN_EMAIL, ADMIN_PASSWORD)).ok
+
+
+HOSTILE_FORMS = {
+    "duplicate-parameter": b"grant_type=client_credentials&grant_type=client_credentials",
+    "duplicate-client-id": b"client_id=a&client_id=b&client_secret=x&token=t",
+    "encoded-nul": b"grant_type=client_credentials&client_id=svc-%00&client_secret=x&token=t",
+    "raw-nul": b"grant_type=client_credentials\x00&token=t",
+    "non-ascii": b"grant_type=client_credentials&client_id=\xff\xfe&token=t",
+    "bad-percent": b"grant_type=client%2&token=%G0",
+    "lone-surrogate-utf8": b"grant_type=client_credentials&client_id=%ED%A0%80&token=t",
+    "header-injection": b"grant_type=client_credentials&scope=a%0d%0aX-Injected:%201&token=t",
+    "huge": b"grant_type=client_credentials&token=" + b"a" * 2_000_000,
+    "empty": b"",
+    "json-body": b'{"grant_type": "client_credentials", "token": "t"}',
+    "only-separators": b"&&&&=&=",
+    "no-grant-or-token": b"scope=users:read",
+    "long-secret": b"grant_type=client_credentials&client_id=svc-x&client_secret="
+    + b"s" * 60_000
+    + b"&token=t",
+}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/oauth/token", "/api/v1/oauth/introspect"])
+@pytest.mark.parametrize("name", sorted(HOSTILE_FORMS))
+async def test_hostile_form_gets_an_rfc_6749_client_error(http, path, name):
+    response = await http.post(
+        path,
+        content=HOSTILE_FORMS[name],
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] in {"invalid_request", "invalid_client"}
+    assert "x-injected" not in response.headers
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_BODIES))
+async def test_hostile_body_to_the_client_credentials_twin_gets_a_client_error(http, name):
+    response = await http.post(
+        "/api/v1/token/client/",
+        content=HOSTILE_BODIES[name],
+        headers={"content-type": "application/json"},
+    )
+    _assert_client_error(response)
