@@ -54,13 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     _settings_flags(set_password)
-    for name, help_text in (
-        ("deactivate", "refuse the user tokens"),
-        ("activate", "undo deactivate"),
-    ):
-        command = users.add_parser(name, help=help_text)
-        command.add_argument("--email", required=True)
-        _settings_flags(command)
+    _on_and_off(users, "--email", "refuse the user tokens")
 
     _client_commands(commands)
 
@@ -93,12 +87,14 @@ def _client_commands(commands: Any) -> None:
     )
     rotate.add_argument("--json", action="store_true", help="print {client_id, client_secret}")
     _settings_flags(rotate)
-    for name, help_text in (
-        ("deactivate", "refuse the client's tokens at once"),
-        ("activate", "undo deactivate"),
-    ):
-        command = clients.add_parser(name, help=help_text)
-        command.add_argument("--client-id", required=True)
+    _on_and_off(clients, "--client-id", "refuse the client's tokens at once")
+
+
+def _on_and_off(commands: Any, identified_by: str, deactivate_help: str) -> None:
+    """`deactivate` and `activate`, each naming its user or client by `identified_by`."""
+    for name, help_text in (("deactivate", deactivate_help), ("activate", "undo deactivate")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument(identified_by, required=True)
         _settings_flags(command)
 
 

@@ -88,11 +88,7 @@ class FieldErrorsJSONBodyValidator(JSONRequestBodyValidator):
             if not self._required:
                 return None
             raise invalid_request({"body": ["Request body must not be empty."]})
-        errors: dict[str, list[str]] = {}
-        for error in self._validator.iter_errors(body):
-            errors.setdefault(_field(error), []).append(_message(error))
-        if errors:
-            raise invalid_request(errors)
+        _refuse_schema_errors(self._validator, body)
         return None
 
 
@@ -129,12 +125,17 @@ class StrictFormValidator(FormDataValidator):
         return parse_form(b"".join([chunk async for chunk in stream]))
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
-        errors: dict[str, list[str]] = {}
-        for error in self._validator.iter_errors(body):
-            errors.setdefault(_field(error), []).append(_message(error))
-        if errors:
-            raise invalid_request(errors)
+        _refuse_schema_errors(self._validator, body)
         return None
+
+
+def _refuse_schema_errors(validator: Any, body: Any) -> None:
+    """invalid_request naming every field the schema refuses, each with its messages."""
+    errors: dict[str, list[str]] = {}
+    for error in validator.iter_errors(body):
+        errors.setdefault(_field(error), []).append(_message(error))
+    if errors:
+        raise invalid_request(errors)
 
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
