@@ -250,6 +250,173 @@ def test_deactivate_of_an_unknown_email_fails(data_dir: Path) -> None:
     error_line(authgate(data_dir, "users", "deactivate", "--email", "nobody@example.com"))
 
 
+# clients
+
+# Well-formed (the prefix and 26 Crockford characters) but never created.
+UNKNOWN_CLIENT_ID = "svc-01ARZ3NDEKTSV4RRFFQ69G5FAV"
+# What `clients create` and `clients rotate-secret` print without --json.
+_SHOWN_SECRET = re.compile(r"client_id: (\S+)\nclient_secret: (\S+)\n")
+
+
+def create_client(data_dir: Path, name: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    return authgate(data_dir, "clients", "create", "--name", name, *flags)
+
+
+def created_client(data_dir: Path, name: str, *scopes: str) -> dict[str, str]:
+    """`clients create --json` with these scopes; its {client_id, client_secret}."""
+    scope_flags = [flag for scope in scopes for flag in ("--scope", scope)]
+    result = create_client(data_dir, name, *scope_flags, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def shown_secret(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    """The client id and secret a command printed (without --json): exactly those two lines."""
+    assert result.returncode == 0, result.stderr
+    shown = _SHOWN_SECRET.fullmatch(result.stdout)
+    assert shown, result.stdout
+    return shown.group(1), shown.group(2)
+
+
+def listed_clients(data_dir: Path) -> dict[str, tuple[str, set[str], set[str]]]:
+    """`clients list` as {client_id: (name, scopes, flags)}; the one flag is "inactive"."""
+    result = authgate(data_dir, "clients", "list")
+    assert result.returncode == 0, result.stderr
+    clients: dict[str, tuple[str, set[str], set[str]]] = {}
+    for line in result.stdout.splitlines():
+        client_id, name, scopes, *flags = line.split("  ")
+        assert client_id not in clients, result.stdout
+        clients[client_id] = (name, set(scopes.split(" ")), set(flags))
+    return clients
+
+
+# clients create / list
+
+
+def test_clients_create_prints_the_client_id_and_secret(data_dir: Path) -> None:
+    client_id, secret = shown_secret(create_client(data_dir, "billing"))
+
+    assert secret
+    assert list(listed_clients(data_dir)) == [client_id]
+
+
+def test_clients_create_json_prints_only_the_client_id_and_secret(data_dir: Path) -> None:
+    result = create_client(data_dir, "billing", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1, result.stdout
+    shown = json.loads(result.stdout)
+    assert set(shown) == {"client_id", "client_secret"}
+    assert shown["client_secret"]
+    assert list(listed_clients(data_dir)) == [shown["client_id"]]
+
+
+def test_created_client_is_listed_active_with_its_name_and_scopes(data_dir: Path) -> None:
+    client = created_client(data_dir, "billing", "users:read", "revocations:watch")
+
+    assert listed_clients(data_dir) == {
+        client["client_id"]: ("billing", {"users:read", "revocations:watch"}, set())
+    }
+
+
+def test_client_without_scopes_is_listed_with_a_dash(data_dir: Path) -> None:
+    client = created_client(data_dir, "cron")
+
+    assert listed_clients(data_dir) == {client["client_id"]: ("cron", {"-"}, set())}
+
+
+def test_clients_list_shows_every_client(data_dir: Path) -> None:
+    ids = {created_client(data_dir, name)["client_id"] for name in ("a", "b", "c")}
+
+    assert set(listed_clients(data_dir)) == ids
+
+
+def test_clients_create_refuses_an_unknown_scope_naming_it(data_dir: Path) -> None:
+    line = error_line(create_client(data_dir, "billing", "--scope", "users:everything"))
+
+    assert "users:everything" in line
+    assert listed_clients(data_dir) == {}
+
+
+@pytest.mark.parametrize("name", ["", "   "], ids=["empty", "spaces"])
+def test_clients_create_refuses_a_blank_name_naming_the_name(data_dir: Path, name: str) -> None:
+    line = error_line(create_client(data_dir, name))
+
+    assert "name" in line
+    assert listed_clients(data_dir) == {}
+
+
+# clients rotate-secret
+
+
+def test_rotate_secret_prints_a_new_secret_for_the_same_client(data_dir: Path) -> None:
+    client = created_client(data_dir, "billing")
+
+    result = authgate(data_dir, "clients", "rotate-secret", "--client-id", client["client_id"])
+
+    client_id, secret = shown_secret(result)
+    assert client_id == client["client_id"]
+    assert secret and secret != client["client_secret"]
+
+
+def test_rotate_secret_json_prints_only_the_client_id_and_a_new_secret(data_dir: Path) -> None:
+    client = created_client(data_dir, "billing")
+
+    result = authgate(
+        data_dir, "clients", "rotate-secret", "--client-id", client["client_id"], "--json"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1, result.stdout
+    shown = json.loads(result.stdout)
+    assert set(shown) == {"client_id", "client_secret"}
+    assert shown["client_id"] == client["client_id"]
+    assert shown["client_secret"] and shown["client_secret"] != client["client_secret"]
+
+
+def test_rotate_secret_refuses_a_negative_keep_old_naming_it(data_dir: Path) -> None:
+    client = created_client(data_dir, "billing")
+
+    args = ["clients", "rotate-secret", "--client-id", client["client_id"], "--keep-old", "-5"]
+
+    line = error_line(authgate(data_dir, *args))
+
+    assert re.search(r"keep[_-]old", line)
+
+
+# clients deactivate / activate
+
+
+def test_clients_deactivate_marks_the_client_inactive(data_dir: Path) -> None:
+    client = created_client(data_dir, "billing", "users:read")
+
+    result = authgate(data_dir, "clients", "deactivate", "--client-id", client["client_id"])
+
+    assert result.returncode == 0, result.stderr
+    assert listed_clients(data_dir) == {
+        client["client_id"]: ("billing", {"users:read"}, {"inactive"})
+    }
+
+
+def test_clients_activate_undoes_deactivate(data_dir: Path) -> None:
+    client = created_client(data_dir, "billing", "users:read")
+    deactivated = authgate(data_dir, "clients", "deactivate", "--client-id", client["client_id"])
+    assert deactivated.returncode == 0, deactivated.stderr
+
+    result = authgate(data_dir, "clients", "activate", "--client-id", client["client_id"])
+
+    assert result.returncode == 0, result.stderr
+    assert listed_clients(data_dir) == {client["client_id"]: ("billing", {"users:read"}, set())}
+
+
+@pytest.mark.parametrize("command", ["rotate-secret", "deactivate", "activate"])
+def test_client_command_on_an_unknown_client_id_fails(data_dir: Path, command: str) -> None:
+    client = created_client(data_dir, "billing")
+
+    error_line(authgate(data_dir, "clients", command, "--client-id", UNKNOWN_CLIENT_ID))
+    assert listed_clients(data_dir) == {client["client_id"]: ("billing", {"-"}, set())}
+
+
 # settings
 
 

@@ -79,7 +79,8 @@ def digest_matches(secret: str, digests: list[str]) -> bool:
 def client_problems(name: str, scopes: frozenset[str]) -> dict[str, list[str]]:
     """What is wrong with a new client's name and scopes, by field."""
     problems: dict[str, list[str]] = {}
-    if not name.strip() or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
         problems["name"] = [f"A name is 1 to {MAX_NAME_LENGTH} printable characters."]
     unknown = sorted(scopes - SCOPES.keys())
     if unknown:

@@ -83,7 +83,8 @@ async def _clients_command(args: argparse.Namespace, admin: Administration) -> N
         secret = await admin.rotate_client_secret(args.client_id, args.keep_old)
         _show_secret(secret, args.json)
         if not args.json:
-            print(f"the old secret works for {args.keep_old} s more", file=sys.stderr)
+            old = f"works for {args.keep_old} s more" if args.keep_old else "stopped working"
+            print(f"the old secret {old}", file=sys.stderr)
     else:
         client = await admin.set_client_active(args.client_id, command == "activate")
         print(f"{client.id} is now {'active' if client.is_active else 'inactive'}")
