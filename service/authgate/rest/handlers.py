@@ -40,17 +40,18 @@ def scopes_checked(required_scopes: list[str], token_scopes: list[str]) -> bool:
     return True
 
 
-def _client() -> str:
+def client_address() -> str:
+    """The caller's IP address, for throttling and the audit trail."""
     return request.client.host if request.client else ""
 
 
 async def issue_token(body: dict[str, Any]) -> Reply:
-    pair = await _core().issue_token_pair(body["email"], body["password"], _client())
+    pair = await _core().issue_token_pair(body["email"], body["password"], client_address())
     return messages.to_json(messages.issue_token_response(pair)), 200, JSON
 
 
 async def refresh_token(body: dict[str, Any]) -> Reply:
-    tokens = await _core().refresh_access_token(body["refresh"], _client())
+    tokens = await _core().refresh_access_token(body["refresh"], client_address())
     return messages.to_json(messages.refresh_token_response(tokens)), 200, JSON
 
 
@@ -60,18 +61,18 @@ async def verify_token(body: dict[str, Any]) -> Reply:
 
 
 async def revoke_token(body: dict[str, Any]) -> Reply:
-    await _core().revoke_token(body["refresh"], _client())
+    await _core().revoke_token(body["refresh"], client_address())
     return {}, 200, JSON
 
 
 async def revoke_all_tokens(token_info: dict[str, Any]) -> Reply:
-    await _core().revoke_all_tokens(token_info["caller"], _client())
+    await _core().revoke_all_tokens(token_info["caller"], client_address())
     return {}, 200, JSON
 
 
 async def issue_client_token(body: dict[str, Any]) -> Reply:
     token = await _core().issue_client_token(
-        body["client_id"], body["client_secret"], body.get("scope") or None, _client()
+        body["client_id"], body["client_secret"], body.get("scope") or None, client_address()
     )
     # RFC 6749 §5.1: a token response is never cached.
     headers = {**JSON, "Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -113,7 +114,7 @@ async def create_user(body: dict[str, Any], token_info: dict[str, Any]) -> Reply
         body["email"],
         body["password"],
         body.get("isStaff", False),
-        _client(),
+        client_address(),
     )
     return {"user": messages.user_json(user)}, 200, JSON
 
@@ -125,13 +126,13 @@ async def update_user(id: str, body: dict[str, Any], token_info: dict[str, Any])
         messages.mask_paths(body["updateMask"]),
         is_active=body.get("isActive", False),
         is_staff=body.get("isStaff", False),
-        client=_client(),
+        client=client_address(),
     )
     return {"user": messages.user_json(user)}, 200, JSON
 
 
 async def delete_user(id: str, token_info: dict[str, Any]) -> Reply:
-    await _core().delete_user(token_info["caller"], id, _client())
+    await _core().delete_user(token_info["caller"], id, client_address())
     return {}, 200, JSON
 
 

@@ -20,7 +20,7 @@ from connexion import request
 from authgate import messages
 from authgate.core.errors import AuthError, Reason, invalid_request
 from authgate.core.operations import AuthCore
-from authgate.rest.problems import rfc6749_error
+from authgate.rest.handlers import client_address
 
 GRANT = "client_credentials"
 NO_STORE = {"Content-Type": "application/json", "Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -28,36 +28,26 @@ NO_STORE = {"Content-Type": "application/json", "Cache-Control": "no-store", "Pr
 
 async def token(body: dict[str, str]) -> Any:
     """POST /api/v1/oauth/token: the client credentials grant (RFC 6749 §4.4). The body was
-    parsed strictly (validation.StrictFormValidator): each parameter once, well encoded."""
-    form = body
-    try:
-        client_id, secret = client_credentials(request.headers.get("authorization"), form)
-        if "grant_type" not in form:
-            raise invalid_request({"grant_type": ["This field is required."]})
-        if form["grant_type"] != GRANT:
-            raise AuthError(
-                Reason.UNSUPPORTED_GRANT_TYPE, f"Only the {GRANT} grant is served here."
-            )
-        core: AuthCore = request.state.core
-        address = request.client.host if request.client else ""
-        issued = await core.issue_client_token(client_id, secret, form.get("scope"), address)
-    except AuthError as error:
-        return rfc6749_error(error)
+    parsed strictly (validation.StrictFormValidator): each parameter once, well encoded. An
+    AuthError raised here is rendered as RFC 6749 JSON (problems.auth_error_problem)."""
+    client_id, secret = client_credentials(request.headers.get("authorization"), body)
+    if "grant_type" not in body:
+        raise invalid_request({"grant_type": ["This field is required."]})
+    if body["grant_type"] != GRANT:
+        raise AuthError(Reason.UNSUPPORTED_GRANT_TYPE, f"Only the {GRANT} grant is served here.")
+    core: AuthCore = request.state.core
+    issued = await core.issue_client_token(client_id, secret, body.get("scope"), client_address())
     # RFC 6749 §5.1's body, which the JSON names of IssueClientTokenResponse already are.
     return messages.to_json(messages.client_token_response(issued)), 200, NO_STORE
 
 
 async def introspect(body: dict[str, str]) -> Any:
     """POST /api/v1/oauth/introspect (RFC 7662): the caller authenticates as a client."""
-    try:
-        client_id, secret = client_credentials(request.headers.get("authorization"), body)
-        if not body.get("token"):
-            raise invalid_request({"token": ["This field is required."]})
-        core: AuthCore = request.state.core
-        address = request.client.host if request.client else ""
-        found = await core.introspect_as_client(client_id, secret, body["token"], address)
-    except AuthError as error:
-        return rfc6749_error(error)
+    client_id, secret = client_credentials(request.headers.get("authorization"), body)
+    if not body.get("token"):
+        raise invalid_request({"token": ["This field is required."]})
+    core: AuthCore = request.state.core
+    found = await core.introspect_as_client(client_id, secret, body["token"], client_address())
     return messages.to_json(messages.introspection_response(found)), 200, NO_STORE
 
 
