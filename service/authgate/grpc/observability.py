@@ -39,7 +39,12 @@ class GrpcObservability(grpc.aio.ServerInterceptor):
                 raise
             finally:
                 record_request(
-                    "grpc", operation, outcome, started, client=context.peer(), request_id=rid
+                    "grpc",
+                    operation,
+                    outcome,
+                    started,
+                    client=peer_address(context),
+                    request_id=rid,
                 )
 
         return grpc.unary_unary_rpc_method_handler(
@@ -47,3 +52,12 @@ class GrpcObservability(grpc.aio.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def peer_address(context: grpc.aio.ServicerContext) -> str:
+    """The client's address from 'ipv4:1.2.3.4:5678' or 'ipv6:[::1]:5678'."""
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return rest.rpartition(":")[0].strip("[]")
+    return peer

@@ -13,6 +13,7 @@ from authgate import messages
 from authgate.core.errors import AuthError
 from authgate.core.operations import AuthCore
 from authgate.grpc.interceptor import current_caller
+from authgate.grpc.observability import peer_address
 from authgate.grpc.status import abort
 from authgate.v1 import auth_pb2, auth_pb2_grpc
 
@@ -46,14 +47,16 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def IssueToken(
         self, request: auth_pb2.IssueTokenRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.IssueTokenResponse:
-        pair = await self.core.issue_token_pair(request.email, request.password, _peer(context))
+        pair = await self.core.issue_token_pair(
+            request.email, request.password, peer_address(context)
+        )
         return messages.issue_token_response(pair)
 
     @_maps_errors
     async def RefreshToken(
         self, request: auth_pb2.RefreshTokenRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.RefreshTokenResponse:
-        tokens = await self.core.refresh_access_token(request.refresh, _peer(context))
+        tokens = await self.core.refresh_access_token(request.refresh, peer_address(context))
         return messages.refresh_token_response(tokens)
 
     @_maps_errors
@@ -67,14 +70,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def RevokeToken(
         self, request: auth_pb2.RevokeTokenRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.RevokeTokenResponse:
-        await self.core.revoke_token(request.refresh, _peer(context))
+        await self.core.revoke_token(request.refresh, peer_address(context))
         return auth_pb2.RevokeTokenResponse()
 
     @_maps_errors
     async def RevokeAllTokens(
         self, request: auth_pb2.RevokeAllTokensRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.RevokeAllTokensResponse:
-        await self.core.revoke_all_tokens(current_caller(), _peer(context))
+        await self.core.revoke_all_tokens(current_caller(), peer_address(context))
         return auth_pb2.RevokeAllTokensResponse()
 
     @_maps_errors
@@ -96,7 +99,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.IssueClientTokenRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.IssueClientTokenResponse:
         token = await self.core.issue_client_token(
-            request.client_id, request.client_secret, request.scope or None, _peer(context)
+            request.client_id, request.client_secret, request.scope or None, peer_address(context)
         )
         return messages.client_token_response(token)
 
@@ -112,7 +115,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.CreateUserRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.CreateUserResponse:
         user = await self.core.create_user(
-            current_caller(), request.email, request.password, request.is_staff, _peer(context)
+            current_caller(),
+            request.email,
+            request.password,
+            request.is_staff,
+            peer_address(context),
         )
         return auth_pb2.CreateUserResponse(user=messages.user_message(user))
 
@@ -126,7 +133,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             list(request.update_mask.paths),
             is_active=request.is_active,
             is_staff=request.is_staff,
-            client=_peer(context),
+            client=peer_address(context),
         )
         return auth_pb2.UpdateUserResponse(user=messages.user_message(user))
 
@@ -134,14 +141,5 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def DeleteUser(
         self, request: auth_pb2.DeleteUserRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.DeleteUserResponse:
-        await self.core.delete_user(current_caller(), request.id, _peer(context))
+        await self.core.delete_user(current_caller(), request.id, peer_address(context))
         return auth_pb2.DeleteUserResponse()
-
-
-def _peer(context: grpc.aio.ServicerContext) -> str:
-    """The client's address from 'ipv4:1.2.3.4:5678' or 'ipv6:[::1]:5678'."""
-    peer = context.peer() or ""
-    kind, _, rest = peer.partition(":")
-    if kind in ("ipv4", "ipv6"):
-        return rest.rpartition(":")[0].strip("[]")
-    return peer
