@@ -546,3 +546,20 @@ def test_an_old_schema_is_refused_when_migrations_are_left_to_the_operator(
     assert refused.stderr.strip().endswith("run `authgate migrate` first")
     assert migrated.returncode == 0, migrated.stderr
     assert listed_after.returncode == 0, listed_after.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("clients", "create"),
+        ("clients", "rotate-secret", "--client-id", "x", "--keep-old", "abc"),
+        ("users", "create"),
+        ("no-such-command",),
+    ],
+)
+def test_a_usage_mistake_is_one_error_line_and_exit_2(tmp_path, args):
+    result = authgate(tmp_path, *args)
+
+    assert result.returncode == 2
+    assert "usage:" not in result.stderr
+    error_line(result)

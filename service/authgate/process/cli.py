@@ -8,7 +8,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from authgate.core.errors import AuthError
 from authgate.core.memory import configure_allocator
@@ -27,8 +27,16 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, dest=f.name, default=None, metavar="VALUE", help=help_text)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too (`authgate ... --help` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("authgate").strip()
+        self.exit(2, f"authgate: error: {command + ': ' if command else ''}{message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="authgate", description=__doc__)
+    parser = _Parser(prog="authgate", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve the REST and gRPC doors")
