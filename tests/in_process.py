@@ -78,5 +78,8 @@ async def serving(
         shutdown_grace_seconds=1.0,
         **settings,
     )
-    async with open_runtime(chosen) as runtime, running_doors(runtime.core, chosen) as doors:
+    async with (
+        open_runtime(chosen, caching=True) as runtime,
+        running_doors(runtime.core, chosen) as doors,
+    ):
         yield Service(chosen, runtime, doors)

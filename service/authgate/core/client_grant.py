@@ -10,6 +10,7 @@ from authgate.core.access import Caller, format_scope
 from authgate.core.audit import audit
 from authgate.core.clients import Client, could_be_credentials
 from authgate.core.errors import AuthError, Reason, token_not_valid
+from authgate.core.subject_states import SubjectStates
 from authgate.core.throttle import LoginThrottle
 from authgate.core.tokens import TokenClaims, TokenCodec
 from authgate.store.clients import ClientStore
@@ -33,10 +34,17 @@ def invalid_client() -> AuthError:
 
 
 class ClientCredentialsGrant:
-    def __init__(self, clients: ClientStore, tokens: TokenCodec, throttle: LoginThrottle) -> None:
+    def __init__(
+        self,
+        clients: ClientStore,
+        tokens: TokenCodec,
+        throttle: LoginThrottle,
+        subjects: SubjectStates,
+    ) -> None:
         self.clients = clients
         self.tokens = tokens
         self.throttle = throttle
+        self.subjects = subjects
 
     async def authenticate_client(self, client_id: str, client_secret: str, address: str) -> Client:
         """The active client these credentials are; throttled per client and address as
@@ -76,7 +84,8 @@ class ClientCredentialsGrant:
 
     async def caller(self, claims: TokenClaims) -> Caller:
         """The client a client's token speaks for, holding the token's scopes it still may."""
-        client = await self.clients.get(claims.user_id)
+        client_id = claims.user_id
+        client = await self.subjects.client(client_id, lambda: self.clients.get(client_id))
         if client is None or not client.is_active:
             raise token_not_valid("Client is inactive or deleted.")
         return Caller(client.id, (claims.scopes or frozenset()) & client.scopes)

@@ -19,6 +19,7 @@ from authgate.core.errors import (
 )
 from authgate.core.introspection import Introspection, introspection_of
 from authgate.core.paging import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_limit
+from authgate.core.subject_states import SubjectStates
 from authgate.core.throttle import LoginThrottle
 from authgate.core.tokens import TokenClaims, TokenCodec, TokenType
 from authgate.core.user_admin import UserAdministration
@@ -57,13 +58,17 @@ class AuthCore(UserAdministration):
         throttle: LoginThrottle,
         policy: RefreshPolicy,
         clients: ClientStore,
+        subjects: SubjectStates | None = None,
     ) -> None:
         self.store = store
         self.tokens = tokens
         self.registry = registry
         self.throttle = throttle
         self.policy = policy
-        self.client_grant = ClientCredentialsGrant(clients, tokens, throttle)
+        # What the store said of users, clients and refresh tokens, while the change log
+        # keeps it true; without it, every check reads the store.
+        self.subjects = subjects or SubjectStates.uncached()
+        self.client_grant = ClientCredentialsGrant(clients, tokens, throttle, self.subjects)
 
     async def issue_client_token(
         self, client_id: str, client_secret: str, scope: str | None, client: str = ""
@@ -214,14 +219,28 @@ class AuthCore(UserAdministration):
         return self.tokens.keys.current.jwks()
 
     async def _current_user(self, claims: TokenClaims) -> User:
-        return _still_valid(claims, await self.store.get(claims.user_id))
+        user_id = claims.user_id
+        return _still_valid(
+            claims, await self.subjects.user(user_id, lambda: self.store.get(user_id))
+        )
 
     async def _current_holder(self, claims: TokenClaims) -> User:
-        """The user of a live (registered, unspent, unrevoked) refresh token."""
+        """The user of a live (registered, unspent, unrevoked) refresh token.
+
+        With rotation on, a refresh spends its token with no change-log row, so the registry
+        is read every time; without it, a token the registry said was live stays live until a
+        row of its user (a revocation among them) says otherwise.
+        """
+        cacheable = not self.policy.rotate
+        if cacheable and self.subjects.refresh_is_live(claims.jti, claims.user_id):
+            return await self._current_user(claims)
+        ticket = self.subjects.follower.ticket()
         user, registered = await self.registry.lookup_with_holder(claims.jti, claims.user_id)
         user = _still_valid(claims, user)
         if registered.state is not TokenState.LIVE:
             raise token_not_valid("Token has been revoked.")
+        if cacheable:
+            self.subjects.remember_live_refresh(claims.jti, user, ticket)
         return user
 
     async def list_visible_users(self, caller: Caller, page_size: int, page_token: str) -> UserPage:

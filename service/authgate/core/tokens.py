@@ -19,6 +19,7 @@ import jwt
 
 from authgate.core.errors import token_not_valid
 from authgate.core.keys import KeyRing, KeySet
+from authgate.core.verified_tokens import VerifiedTokens
 
 # RFC 8725 §3.1 asks for a bound on what we parse; a real token of ours is well under 1 KiB.
 MAX_TOKEN_LENGTH = 8192
@@ -61,8 +62,12 @@ class TokenCodec:
         access_lifetime: int = 300,
         refresh_lifetime: int = 86400,
         clock: Callable[[], float] = time.time,
+        verified: VerifiedTokens | None = None,
     ) -> None:
         self.keys = keys
+        # Tokens this process has checked before (None: every token is checked in full).
+        self.verified = verified
+        self._key_set_seen: KeySet | None = None
         self.issuer = issuer
         self.audience = audience
         self.lifetimes = {TokenType.ACCESS: access_lifetime, TokenType.REFRESH: refresh_lifetime}
@@ -140,6 +145,10 @@ class TokenCodec:
             raise token_not_valid("Token is too long.")
         if not token.isascii():  # a JWT is base64url and dots; anything else is not ours
             raise token_not_valid()
+        if self.verified is not None:
+            known = self.verified.get(token)
+            if known is not None and self._still_a_key(known[1]):
+                return _of_type(known[0], expected)
         try:
             kid = _unverified_kid(token)
             key = self.keys.by_kid(kid) if isinstance(kid, str) else None
@@ -165,7 +174,20 @@ class TokenCodec:
             )
         except jwt.InvalidTokenError as exc:
             raise token_not_valid() from exc
-        return self._check_claims(decoded["header"], decoded["payload"], expected)
+        claims = self._check_claims(decoded["header"], decoded["payload"], expected)
+        if self.verified is not None:
+            self.verified.remember(token, claims, key.kid)
+        return claims
+
+    def _still_a_key(self, kid: str) -> bool:
+        """Whether `kid` is still in the key set; when the set changed (a key file re-read),
+        the verified tokens of every key that left it are forgotten first."""
+        current = self.keys.current
+        if current is not self._key_set_seen:
+            self._key_set_seen = current
+            assert self.verified is not None
+            self.verified.keep_keys(frozenset(key.kid for key in current.keys))
+        return current.by_kid(kid) is not None
 
     def _check_claims(
         self, header: dict[str, Any], payload: dict[str, Any], expected: TokenType | None
@@ -201,6 +223,12 @@ class TokenCodec:
         if client_id is not None and (client_id != sub or token_type is not TokenType.ACCESS):
             raise token_not_valid()
         return TokenClaims(sub, token_type, jti, iat, exp, version, scopes, client_id)
+
+
+def _of_type(claims: TokenClaims, expected: TokenType | None) -> TokenClaims:
+    if expected is not None and claims.token_type is not expected:
+        raise token_not_valid("Token has wrong type.")
+    return claims
 
 
 def _unverified_kid(token: str) -> object:

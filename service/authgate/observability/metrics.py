@@ -36,6 +36,32 @@ STORE_ERRORS = Counter(
     "authgate_store_errors_total", "Database operations that failed (answered 503)."
 )
 
+# The caches the change log keeps true (core/cache.py), by cache.
+CACHE_HITS = Counter("authgate_cache_hits_total", "Lookups a cache answered.", ["cache"])
+CACHE_MISSES = Counter(
+    "authgate_cache_misses_total", "Lookups a cache did not hold (read from the store).", ["cache"]
+)
+CACHE_EVICTIONS = Counter(
+    "authgate_cache_evictions_total", "Entries dropped to keep a cache within its bound.", ["cache"]
+)
+CACHE_INVALIDATIONS = Counter(
+    "authgate_cache_invalidations_total",
+    "Entries dropped because they stopped being true (a change-log row, an expiry, a key gone).",
+    ["cache"],
+)
+CACHE_BYPASSES = Counter(
+    "authgate_cache_bypasses_total",
+    "Lookups sent to the store because the change log's tail was behind its staleness bound.",
+    ["cache"],
+)
+CHANGES_APPLIED = Counter(
+    "authgate_change_log_rows_applied_total", "Change-log rows this process has applied."
+)
+CHANGE_TAIL_FAILURES = Counter(
+    "authgate_change_log_tail_failures_total",
+    "Times the change log's tail failed to reach the store (it retries).",
+)
+
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from authgate.core import keys, passwords
 from authgate.core.admin import Administration
+from authgate.core.change_follower import ChangeFollower
+from authgate.core.errors import AuthError
 from authgate.core.operations import AuthCore, RefreshPolicy
+from authgate.core.subject_states import SubjectStates
 from authgate.core.throttle import LoginThrottle
 from authgate.core.tokens import TokenCodec
+from authgate.core.verified_tokens import VerifiedTokens
 from authgate.process.settings import Settings
+from authgate.store.change_log import prune_changes
+from authgate.store.change_tail import tailing
 from authgate.store.clients import ClientStore
 from authgate.store.database import Database
 from authgate.store.refresh_tokens import RefreshTokenRegistry
@@ -21,6 +28,9 @@ from authgate.store.schema_version import is_current, migrate
 from authgate.store.users import UserStore
 
 log = logging.getLogger(__name__)
+
+# How often a serving process drops change-log rows older than the longest token lifetime.
+PRUNE_INTERVAL = 600.0
 
 
 class SchemaBehind(OSError):
@@ -35,14 +45,16 @@ class Runtime:
 
 @contextlib.asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, prepare: bool = True, serving: bool = False
+    settings: Settings, *, prepare: bool = True, serving: bool = False, caching: bool = False
 ) -> AsyncIterator[Runtime]:
     """The core and the operator's actions on a migrated store with loaded (or first-start
     generated) keys; the database connections close on exit.
 
     `prepare` migrates the store and creates the bootstrap user; a supervisor does that once
     for all its workers, which then open with `prepare=False`. A `serving` process migrates
-    in a child, so that Alembic does not stay in its memory.
+    in a child, so that Alembic does not stay in its memory. `caching` keeps what the core
+    checked in caches and tails the change log to keep them true (a process that serves;
+    a command that does one thing and exits reads the store).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = Database(settings.resolved_database_url)
@@ -53,12 +65,17 @@ async def open_runtime(
             raise SchemaBehind("the database schema is not current: run `authgate migrate` first")
         await passwords.prepare()
         key_set = keys.load_or_create(settings.data_dir, settings.algorithm)
+        staleness = settings.cache_staleness_ms / 1000 if caching else 0.0
+        follower = ChangeFollower(staleness)
+        subjects = SubjectStates(follower, settings.cache_entries)
+        database.on_commit = follower.forget
         tokens = TokenCodec(
             keys.KeyRing(settings.data_dir / keys.KEY_FILE_NAME, key_set),
             issuer=settings.issuer,
             audience=settings.audience,
             access_lifetime=settings.access_token_lifetime,
             refresh_lifetime=settings.refresh_token_lifetime,
+            verified=VerifiedTokens(follower, settings.cache_entries),
         )
         store, registry = UserStore(database), RefreshTokenRegistry(database)
         clients = ClientStore(database)
@@ -70,7 +87,7 @@ async def open_runtime(
             grace=timedelta(seconds=settings.rotation_grace_seconds),
         )
         runtime = Runtime(
-            AuthCore(store, tokens, registry, throttle, policy, clients),
+            AuthCore(store, tokens, registry, throttle, policy, clients, subjects),
             Administration(store, registry, clients),
         )
         if prepare and settings.bootstrap_email:
@@ -79,6 +96,33 @@ async def open_runtime(
             )
             if created is not None:
                 log.info("created bootstrap staff user %s", created.id)
-        yield runtime
+        if staleness <= 0:
+            yield runtime
+            return
+        retention = max(settings.access_token_lifetime, settings.refresh_token_lifetime)
+        async with tailing(database, follower), _pruning(database, retention):
+            yield runtime
     finally:
         database.close()
+
+
+@contextlib.asynccontextmanager
+async def _pruning(database: Database, retention: int) -> AsyncIterator[None]:
+    """Drop change-log rows older than `retention` seconds, every PRUNE_INTERVAL."""
+
+    async def prune_forever() -> None:
+        while True:
+            cutoff = datetime.now(UTC) - timedelta(seconds=retention)
+            try:
+                await database.write(prune_changes, cutoff)
+            except AuthError as error:  # the store is down: the next round tries again
+                log.warning("change log: pruning failed: %s", error)
+            await asyncio.sleep(PRUNE_INTERVAL)
+
+    task = asyncio.create_task(prune_forever(), name="authgate-change-prune")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

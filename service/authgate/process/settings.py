@@ -84,6 +84,15 @@ class Settings:
         True, "AUTHGATE_MIGRATE_ON_START", "apply migrations at start (false: `authgate migrate`)"
     )
     workers: int = _setting(1, "AUTHGATE_WORKERS", "processes sharing both ports")
+    cache_staleness_ms: int = _setting(
+        100,
+        "AUTHGATE_CACHE_STALENESS_MS",
+        "the longest a revocation may take to reach every process, ms; past it caches are"
+        " bypassed (0: no caches, every check reads the store)",
+    )
+    cache_entries: int = _setting(
+        10000, "AUTHGATE_CACHE_ENTRIES", "entries each cache of a process holds at the most"
+    )
     log_format: str = _setting(
         "text", "AUTHGATE_LOG_FORMAT", "text, or json for one JSON object per line"
     )
@@ -112,6 +121,10 @@ class Settings:
             problems.append("log_format must be text or json")
         if self.workers < 1:
             problems.append("workers must be at least 1")
+        if self.cache_staleness_ms < 0:
+            problems.append("cache_staleness_ms must not be negative")
+        if self.cache_entries < 1:
+            problems.append("cache_entries must be at least 1")
         if self.rotation_grace_seconds < 0:
             problems.append("rotation_grace_seconds must not be negative")
         for name in ("login_limit_per_account", "login_limit_per_address"):

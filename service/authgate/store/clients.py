@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from authgate.core.clients import Client, NewSecret, digest_matches, new_client_id, new_secret
 from authgate.core.users import new_user_id
+from authgate.store.change_log import ChangeKind, append_change
 from authgate.store.database import Database
 from authgate.store.session import Row, Session
 
@@ -139,9 +140,14 @@ def _rotate(session: Session, secret: NewSecret, old_until: datetime, now: datet
     else:
         session.run("DELETE FROM client_secrets WHERE client_id = :id", params)
     _insert_secret(session, secret, now)
+    append_change(session, secret.client_id, ChangeKind.CLIENT_SECRET_ROTATED, now)
     return True
 
 
 def _set_active(session: Session, client_id: str, active: bool) -> Client | None:
     row = session.one(_SET_ACTIVE, {"id": client_id, "active": active})
-    return None if row is None else _client_from_row(session, row)
+    if row is None:
+        return None
+    kind = ChangeKind.CLIENT_ACTIVATED if active else ChangeKind.CLIENT_DEACTIVATED
+    append_change(session, client_id, kind, datetime.now(UTC))
+    return _client_from_row(session, row)

@@ -34,6 +34,9 @@ class Database:
             self._readers if writers is None else ConnectionThreads(self.dialect, writers, "writer")
         )
         self._deadlines = Deadlines()
+        # Told the subjects of the change-log rows each write appended, once it has committed,
+        # so that this process's caches forget them at once (the others learn by tailing).
+        self.on_commit: Callable[[list[str]], None] | None = None
 
     async def read(
         self, operation: Operation[Params, Result], *args: Params.args, **kwargs: Params.kwargs
@@ -44,7 +47,13 @@ class Database:
         self, operation: Operation[Params, Result], *args: Params.args, **kwargs: Params.kwargs
     ) -> Result:
         """Run `operation` in one transaction: all of its writes, or none."""
-        return await self._run(self._writers, True, operation, *args, **kwargs)
+        outcome: tuple[Result, list[str]] = await self._run(
+            self._writers, True, _with_changes, operation, *args, **kwargs
+        )
+        result, changed = outcome
+        if changed and self.on_commit is not None:
+            self.on_commit(changed)
+        return result
 
     async def _run(
         self,
@@ -67,3 +76,9 @@ class Database:
         self._readers.close(CLOSE_TIMEOUT)
         if self._writers is not self._readers:
             self._writers.close(CLOSE_TIMEOUT)
+
+
+def _with_changes(
+    session: Session, operation: Operation[Params, Result], *args: Any, **kwargs: Any
+) -> tuple[Result, list[str]]:
+    return operation(session, *args, **kwargs), session.changed_subjects

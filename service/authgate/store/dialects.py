@@ -25,6 +25,12 @@ class Dialect(Protocol):
     writers: int | None
     # One row whose first column is not NULL if the table `:name` exists.
     table_exists_sql: str
+    # The change log (store/change_log.py): a statement that orders appenders by commit, one
+    # that announces a new `:seq` at commit, and the channel it is announced on; empty where
+    # the database needs none (SQLite: one writer at a time, read by polling).
+    change_log_lock_sql: str
+    change_notify_sql: str
+    change_channel: str
 
     def connect(self) -> Any: ...
 
@@ -67,6 +73,9 @@ class SqliteDialect:
     readers: int = 1
     writers: int | None = 1
     table_exists_sql: str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"
+    change_log_lock_sql: str = ""
+    change_notify_sql: str = ""
+    change_channel: str = ""
 
     def connect(self) -> sqlite3.Connection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -114,6 +123,11 @@ class SqliteDialect:
 _PLACEHOLDER = re.compile(r"(?<![:\w]):(\w+)")
 
 
+# The change log's lock ("CHNG") and the channel its new rows are announced on.
+_CHANGE_LOG_LOCK = 0x43484E47
+CHANGE_CHANNEL = "authgate_changes"
+
+
 @dataclass
 class PostgresDialect:
     url: str
@@ -122,6 +136,9 @@ class PostgresDialect:
     readers: int = 10
     writers: int | None = None
     table_exists_sql: str = "SELECT to_regclass(:name)"
+    change_log_lock_sql: str = f"SELECT pg_advisory_xact_lock({_CHANGE_LOG_LOCK})"
+    change_notify_sql: str = f"SELECT pg_notify('{CHANGE_CHANNEL}', :seq)"
+    change_channel: str = CHANGE_CHANNEL
     _statements: dict[str, str] = field(default_factory=dict, repr=False)
 
     def connect(self) -> Any:

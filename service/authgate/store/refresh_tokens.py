@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from authgate.core.users import User
+from authgate.store.change_log import ChangeKind, append_change
 from authgate.store.database import Database
 from authgate.store.session import Row, Session
 from authgate.store.users import fetch_user
@@ -53,13 +54,18 @@ class RefreshTokenRegistry:
         return await self.database.write(_rotate, jti, successor, user_id, expires_at, now)
 
     async def revoke(self, jti: str, now: datetime) -> None:
-        await self.database.write(_revoke_where, _REVOKE_ONE, jti, now)
+        await self.database.write(_revoke_where, _REVOKE_ONE, jti, now, ChangeKind.REFRESH_REVOKED)
 
     async def revoke_family(self, family_id: str, now: datetime) -> None:
-        await self.database.write(_revoke_where, _REVOKE_FAMILY, family_id, now)
+        """Revoke every token descended from one login: a spent one came back (reuse)."""
+        await self.database.write(
+            _revoke_where, _REVOKE_FAMILY, family_id, now, ChangeKind.REFRESH_REUSE_DETECTED
+        )
 
     async def revoke_user(self, user_id: str, now: datetime) -> None:
-        await self.database.write(_revoke_where, _REVOKE_USER, user_id, now)
+        await self.database.write(
+            _revoke_where, _REVOKE_USER, user_id, now, ChangeKind.REFRESH_REVOKED
+        )
 
     async def purge_expired(self, now: datetime) -> int:
         """Forget tokens past their expiry: their signature check refuses them anyway."""
@@ -112,17 +118,20 @@ def _rotate(
     return RegisteredToken(TokenState.LIVE, spent[0])
 
 
-_REVOKE_ONE = "UPDATE refresh_tokens SET revoked_at = :now WHERE jti = :key AND revoked_at IS NULL"
-_REVOKE_FAMILY = (
-    "UPDATE refresh_tokens SET revoked_at = :now WHERE family_id = :key AND revoked_at IS NULL"
-)
-_REVOKE_USER = (
-    "UPDATE refresh_tokens SET revoked_at = :now WHERE user_id = :key AND revoked_at IS NULL"
-)
+_REVOKE = "UPDATE refresh_tokens SET revoked_at = :now WHERE revoked_at IS NULL AND "
+_REVOKE_ONE = _REVOKE + "jti = :key RETURNING user_id"
+_REVOKE_FAMILY = _REVOKE + "family_id = :key RETURNING user_id"
+_REVOKE_USER = _REVOKE + "user_id = :key RETURNING user_id"
 
 
-def _revoke_where(session: Session, statement: str, key: str, now: datetime) -> None:
-    session.run(statement, {"key": key, "now": session.to_db_time(now)})
+def _revoke_where(
+    session: Session, statement: str, key: str, now: datetime, kind: ChangeKind
+) -> None:
+    """Revoke the tokens `statement` picks; one change-log row per user whose tokens it took
+    (none when it took none: nothing changed)."""
+    rows = session.all(statement, {"key": key, "now": session.to_db_time(now)})
+    for user_id in sorted({row[0] for row in rows}):
+        append_change(session, user_id, kind, now)
 
 
 def _purge_expired(session: Session, now: datetime) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -71,4 +72,23 @@ client_secrets = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=True),
     Index("client_secrets_client_idx", "client_id"),
+)
+
+# The change log (store/change_log.py): every write that changes whether a subject's tokens are
+# good, by `seq`, which serving processes tail and outside verifiers resume from.
+changes = Table(
+    "changes",
+    metadata,
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("subject", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("changes_at_idx", "at"),
+    sqlite_autoincrement=True,
 )

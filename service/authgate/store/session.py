@@ -14,8 +14,11 @@ Row = tuple[Any, ...]
 class Session:
     def __init__(self, connection: Any, dialect: Dialect) -> None:
         self._connection = connection
-        self._dialect = dialect
+        self.dialect = dialect
         self.statements = 0  # statements completed: none means a retry cannot repeat a write
+        # Subjects whose change-log rows this operation appended: once it commits, this
+        # process forgets what it cached of them at once (store/change_log.py).
+        self.changed_subjects: list[str] = []
 
     def one(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
         row: Row | None = self._execute(sql, params).fetchone()
@@ -26,7 +29,7 @@ class Session:
         return rows
 
     def table_exists(self, name: str) -> bool:
-        row = self.one(self._dialect.table_exists_sql, {"name": name})
+        row = self.one(self.dialect.table_exists_sql, {"name": name})
         return row is not None and row[0] is not None
 
     def run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
@@ -34,13 +37,13 @@ class Session:
         return int(self._execute(sql, params).rowcount)
 
     def to_db_time(self, value: datetime) -> Any:
-        return self._dialect.to_db_time(value)
+        return self.dialect.to_db_time(value)
 
     def from_db_time(self, value: Any) -> Any:
         """The stored time as an aware UTC datetime; None stays None."""
-        return None if value is None else self._dialect.from_db_time(value)
+        return None if value is None else self.dialect.from_db_time(value)
 
     def _execute(self, sql: str, params: Mapping[str, Any] | None) -> Any:
-        cursor = self._connection.execute(self._dialect.sql(sql), params or {})
+        cursor = self._connection.execute(self.dialect.sql(sql), params or {})
         self.statements += 1
         return cursor

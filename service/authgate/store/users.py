@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from authgate.core import passwords
 from authgate.core.errors import AuthError, Reason
 from authgate.core.users import User, new_user_id, normalize_email
+from authgate.store.change_log import ChangeKind, append_change
 from authgate.store.connection_threads import DuplicateRow
 from authgate.store.database import Database
 from authgate.store.session import Row, Session
@@ -172,13 +173,28 @@ def _store_hash(session: Session, user_id: str, password_hash: str) -> None:
 
 def _replace_hash(session: Session, email: str, password_hash: str) -> User | None:
     row = session.one(_REPLACE_HASH, {"email": email, "hash": password_hash})
-    return None if row is None else user_from_row(session, row)
+    if row is None:
+        return None
+    user = user_from_row(session, row)
+    _log(session, user.id, ChangeKind.PASSWORD_SET, user.token_version)
+    return user
 
 
 def _bump_token_version(session: Session, user_id: str) -> None:
-    session.run(
-        "UPDATE users SET token_version = token_version + 1 WHERE id = :id", {"id": user_id}
+    row = session.one(
+        "UPDATE users SET token_version = token_version + 1 WHERE id = :id RETURNING token_version",
+        {"id": user_id},
     )
+    if row is not None:
+        _log(session, user_id, ChangeKind.TOKENS_REVOKED, int(row[0]))
+
+
+def _log(session: Session, user_id: str, kind: ChangeKind, version: int | None = None) -> None:
+    append_change(session, user_id, kind, datetime.now(UTC), version)
+
+
+def _activation(active: bool) -> ChangeKind:
+    return ChangeKind.USER_ACTIVATED if active else ChangeKind.USER_DEACTIVATED
 
 
 def _page(session: Session, after_id: str, limit: int, only_id: str | None) -> list[User]:
@@ -191,7 +207,11 @@ def _page(session: Session, after_id: str, limit: int, only_id: str | None) -> l
 
 def _set_active(session: Session, email: str, active: bool) -> User | None:
     row = session.one(_SET_ACTIVE, {"email": email, "active": active})
-    return None if row is None else user_from_row(session, row)
+    if row is None:
+        return None
+    user = user_from_row(session, row)
+    _log(session, user.id, _activation(active))
+    return user
 
 
 def _update_flags(
@@ -203,11 +223,20 @@ def _update_flags(
         f" WHERE id = :id RETURNING {_USER_COLUMNS}",
         {"id": user_id, "active": is_active, "staff": is_staff},
     )
-    return None if row is None else user_from_row(session, row)
+    if row is None:
+        return None
+    if is_active is not None:
+        _log(session, user_id, _activation(is_active))
+    if is_staff is not None:
+        _log(session, user_id, ChangeKind.SCOPES_CHANGED)
+    return user_from_row(session, row)
 
 
 def _delete(session: Session, user_id: str) -> bool:
-    return session.run("DELETE FROM users WHERE id = :id", {"id": user_id}) > 0
+    if session.run("DELETE FROM users WHERE id = :id", {"id": user_id}) == 0:
+        return False
+    _log(session, user_id, ChangeKind.USER_DELETED)
+    return True
 
 
 def _record_login(session: Session, user_id: str, when: datetime) -> None:

@@ -1,0 +1,82 @@
+"""How far this process has followed the change log, and whether its caches may answer.
+
+The tail (`store/change_tail.py`) hands over each catch-up: the rows after the last one
+applied, and when it began to read them. Every row makes the caches forget its subject. The
+caches answer only while the last complete catch-up began less than the staleness bound ago:
+a write committed before that read began is applied, so no cache can hold anything the store
+stopped saying longer than the bound after the write, whatever happened to the tail (a lost
+notification, a killed connection, a partition). Past the bound every lookup goes to the store.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from authgate.observability.metrics import CHANGES_APPLIED
+from authgate.store.change_log import Change
+
+# A tail behind for this long may have missed rows that were pruned meanwhile: the caches
+# start again empty. (Rows are kept for the longest token lifetime, minutes at the least.)
+FORGET_ALL_AFTER = 10.0
+
+
+class ChangeFollower:
+    def __init__(self, staleness: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.staleness = staleness  # seconds; 0 or less: never current, the caches are off
+        self.clock = clock
+        self.applied_seq = 0
+        # Bumped whenever any subject is forgotten: a fill that began before a bump may hold
+        # what the store said before the change, so it is not kept (see `may_fill`).
+        self.epoch = 0
+        self._current_at = -math.inf
+        self._forget: list[Callable[[str], None]] = []
+        self._forget_all: list[Callable[[], None]] = []
+
+    def subscribe(self, forget: Callable[[str], None], forget_all: Callable[[], None]) -> None:
+        self._forget.append(forget)
+        self._forget_all.append(forget_all)
+
+    def is_current(self) -> bool:
+        return self.clock() - self._current_at <= self.staleness
+
+    def ticket(self) -> int | None:
+        """Taken before a store read that may fill a cache: None when the caches are off."""
+        return self.epoch if self.is_current() else None
+
+    def may_fill(self, ticket: int | None) -> bool:
+        """Whether what was read since `ticket` may be cached: nothing was forgotten meanwhile
+        (a change that committed during the read may not be in it) and the tail is current."""
+        return ticket is not None and ticket == self.epoch and self.is_current()
+
+    def start_at(self, seq: int) -> None:
+        """Follow from `seq` (the newest row when the process starts: its caches are empty)."""
+        self.applied_seq = seq
+
+    def caught_up(self, changes: Sequence[Change], read_at: float, complete: bool) -> None:
+        """Apply rows read by a catch-up that began at `read_at` (this follower's clock);
+        `complete`: the read returned every row there was."""
+        for change in changes:
+            if change.seq <= self.applied_seq:
+                continue  # a row a faster catch-up already applied
+            self.applied_seq = change.seq
+            self._forget_subject(change.subject)
+            CHANGES_APPLIED.inc()
+        if not complete:
+            return
+        if read_at - self._current_at > FORGET_ALL_AFTER:
+            self.epoch += 1
+            for forget_all in self._forget_all:
+                forget_all()
+        self._current_at = max(self._current_at, read_at)
+
+    def forget(self, subjects: Iterable[str]) -> None:
+        """This process wrote these subjects' rows: forget them now, before the tail says so."""
+        for subject in subjects:
+            self._forget_subject(subject)
+
+    def _forget_subject(self, subject: str) -> None:
+        self.epoch += 1
+        for forget in self._forget:
+            forget(subject)

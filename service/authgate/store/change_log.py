@@ -1,0 +1,96 @@
+"""The change log: one append-only row for every write that changes whether a subject's tokens
+are good, appended in that write's own transaction.
+
+Every serving process tails it by `seq` to keep its caches true (`store/change_tail.py`), and
+`seq` is a resumable cursor: a reader that has applied every row up to `seq` asks for the rows
+after it. `seq` is strictly increasing in commit order. On SQLite writers are serialized by
+the database, and AUTOINCREMENT never reuses a number. On PostgreSQL a sequence hands numbers
+out in the order transactions ask, not the order they commit, so a reader could pass over a
+number that commits later; every appending transaction therefore takes one advisory lock, held
+until it commits, and numbers are taken and committed in one order. Those writes are operator
+actions and revocations, a handful a second at the most.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from authgate.store.session import Session
+
+# How many rows one catch-up reads; a reader that gets this many asks again at once.
+BATCH = 500
+
+
+class ChangeKind(enum.Enum):
+    USER_DEACTIVATED = "user_deactivated"
+    USER_ACTIVATED = "user_activated"
+    USER_DELETED = "user_deleted"
+    PASSWORD_SET = "password_set"  # noqa: S105 (a kind of change, not a password)
+    TOKENS_REVOKED = "tokens_revoked"  # logout everywhere
+    SCOPES_CHANGED = "scopes_changed"  # staff granted or taken away
+    CLIENT_DEACTIVATED = "client_deactivated"
+    CLIENT_ACTIVATED = "client_activated"
+    CLIENT_SECRET_ROTATED = "client_secret_rotated"  # noqa: S105 (a kind of change)
+    REFRESH_REVOKED = "refresh_revoked"  # one refresh token, or every one of the subject's
+    REFRESH_REUSE_DETECTED = "refresh_reuse_detected"  # a spent token came back: its family
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    subject: str  # a user id or a client id
+    kind: ChangeKind
+    # The subject's token version after the change, where it has one (a user's).
+    version: int | None
+    at: datetime  # tokens of the subject issued before this may be affected
+
+
+def append_change(
+    session: Session, subject: str, kind: ChangeKind, at: datetime, version: int | None = None
+) -> int:
+    """Append a row in the caller's transaction; its `seq`. Call it last in the transaction:
+    on PostgreSQL it holds the log's lock until the commit."""
+    dialect = session.dialect
+    if dialect.change_log_lock_sql:
+        session.one(dialect.change_log_lock_sql)
+    row = session.one(
+        "INSERT INTO changes (subject, kind, version, at)"
+        " VALUES (:subject, :kind, :version, :at) RETURNING seq",
+        {"subject": subject, "kind": kind.value, "version": version, "at": session.to_db_time(at)},
+    )
+    assert row is not None  # INSERT ... RETURNING returns the row it wrote
+    seq = int(row[0])
+    if dialect.change_notify_sql:
+        # PostgreSQL delivers a NOTIFY at commit, and never for a transaction that rolls back.
+        session.one(dialect.change_notify_sql, {"seq": str(seq)})
+    session.changed_subjects.append(subject)
+    return seq
+
+
+def changes_after(session: Session, seq: int, limit: int = BATCH) -> list[Change]:
+    """The rows after `seq`, oldest first, at most `limit` (one range read on the key)."""
+    rows = session.all(
+        "SELECT seq, subject, kind, version, at FROM changes WHERE seq > :seq"
+        " ORDER BY seq LIMIT :limit",
+        {"seq": seq, "limit": limit},
+    )
+    return [
+        Change(int(r[0]), r[1], ChangeKind(r[2]), r[3], session.from_db_time(r[4])) for r in rows
+    ]
+
+
+def last_seq(session: Session) -> int:
+    """The newest `seq` written (0 for an empty log)."""
+    row = session.one("SELECT max(seq) FROM changes")
+    return 0 if row is None or row[0] is None else int(row[0])
+
+
+def prune_changes(session: Session, before: datetime) -> int:
+    """Drop rows older than `before` (the longest token lifetime ago: every token they could
+    affect has expired); the newest row always stays, so `seq` never goes back."""
+    return session.run(
+        "DELETE FROM changes WHERE at < :before AND seq < (SELECT max(seq) FROM changes)",
+        {"before": session.to_db_time(before)},
+    )
