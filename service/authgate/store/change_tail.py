@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.015  # SQLite: 10 to 20 ms between polls
 HEARTBEAT = 0.025  # PostgreSQL: the longest wait for a notification before catching up anyway
 _RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0)
+LISTENER_NAME = "authgate-change-listener"
 
 
 class Follower(Protocol):
@@ -108,6 +109,8 @@ class _Listener(threading.Thread):
         while not self._stopping.is_set():
             try:
                 self._connection = self._dialect.connect()
+                # Named, so that an operator sees it in pg_stat_activity for what it is.
+                self._connection.execute(f"SET application_name = '{LISTENER_NAME}'")
                 self._connection.execute(f"LISTEN {self._dialect.change_channel}")
                 while not self._stopping.is_set():
                     self._catch_up()

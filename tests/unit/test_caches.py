@@ -1,0 +1,212 @@
+"""The caches the change log keeps true: their bounds, the staleness gate, and what a verified
+token cache may never accept (a token past its `exp`, a token whose key has left)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from authgate.core.cache import BoundedCache
+from authgate.core.change_follower import FORGET_ALL_AFTER, ChangeFollower
+from authgate.core.errors import AuthError
+from authgate.core.keys import KeyRing, KeySet, write_key_file
+from authgate.core.subject_states import SubjectStates
+from authgate.core.tokens import TokenCodec, TokenType
+from authgate.core.users import User
+from authgate.core.verified_tokens import VerifiedTokens
+from authgate.store.change_log import Change, ChangeKind
+
+from unit_fixtures import ISSUER, Clock, key_for, other_key_for
+
+STALENESS = 0.1
+
+
+def current_follower(clock: Clock) -> ChangeFollower:
+    """A follower whose tail has just caught up (on `clock`)."""
+    follower = ChangeFollower(STALENESS, clock=clock)
+    follower.caught_up([], clock(), complete=True)
+    return follower
+
+
+def change(seq: int, subject: str) -> Change:
+    return Change(seq, subject, ChangeKind.USER_DEACTIVATED, None, datetime.now(UTC))
+
+
+def user(user_id: str = "U1", active: bool = True) -> User:
+    return User(user_id, f"{user_id}@example.com", active, False, datetime.now(UTC), None)
+
+
+def caching_codec(key_set: KeySet | KeyRing, wall: Clock, follower: ChangeFollower, size: int):
+    verified = VerifiedTokens(follower, size, clock=wall)
+    return TokenCodec(key_set, issuer=ISSUER, clock=wall, verified=verified)
+
+
+# A bounded LRU
+
+
+def test_a_cache_never_holds_more_than_its_bound_and_evicts_the_least_recent():
+    cache: BoundedCache[int, str] = BoundedCache("test_bound", 3)
+    for n in range(3):
+        cache.put(n, str(n))
+    assert cache.get(0) == "0"  # 0 is now the most recent
+    assert cache.put(3, "3") == (1, "1")
+    assert len(cache) == 3 and cache.get(1) is None and cache.get(0) == "0"
+
+
+# The staleness gate
+
+
+def test_the_follower_is_current_only_within_the_bound_of_its_last_catch_up():
+    clock = Clock(1000.0)
+    follower = current_follower(clock)
+    clock.now += STALENESS * 0.99
+    assert follower.is_current()
+    clock.now += STALENESS * 0.02
+    assert not follower.is_current()
+    follower.caught_up([], clock(), complete=False)  # a partial catch-up is not caught up
+    assert not follower.is_current()
+
+
+def test_a_read_that_raced_a_change_is_not_kept():
+    clock = Clock(1000.0)
+    follower = current_follower(clock)
+    ticket = follower.ticket()
+    follower.caught_up([change(1, "someone else")], clock(), complete=True)
+    assert not follower.may_fill(ticket)
+    assert follower.may_fill(follower.ticket())
+
+
+def test_nothing_is_kept_while_the_tail_is_behind():
+    clock = Clock(1000.0)
+    follower = current_follower(clock)
+    clock.now += 1
+    assert follower.ticket() is None and not follower.may_fill(follower.epoch)
+
+
+async def test_a_users_row_in_the_log_drops_the_cached_user_and_their_live_refresh_tokens():
+    clock = Clock(1000.0)
+    follower = current_follower(clock)
+    states = SubjectStates(follower, size=10)
+    loads = []
+
+    async def load():
+        loads.append(1)
+        return user()
+
+    await states.user("U1", load)
+    await states.user("U1", load)
+    states.remember_live_refresh("jti-1", user(), follower.ticket())
+    assert len(loads) == 1 and states.refresh_is_live("jti-1", "U1")
+    follower.caught_up([change(1, "U1")], clock(), complete=True)
+    assert not states.refresh_is_live("jti-1", "U1")
+    await states.user("U1", load)
+    assert len(loads) == 2
+
+
+async def test_a_stale_tail_sends_every_lookup_to_the_store():
+    clock = Clock(1000.0)
+    follower = current_follower(clock)
+    states = SubjectStates(follower, size=10)
+    answers = iter([user(active=True), user(active=False)])
+
+    async def load():
+        return next(answers)
+
+    assert (await states.user("U1", load)).is_active
+    clock.now += STALENESS * 2  # the tail stopped: no catch-up since
+    assert not (await states.user("U1", load)).is_active
+
+
+def test_a_tail_behind_for_long_forgets_everything_when_it_catches_up():
+    clock = Clock(1000.0)
+    follower = current_follower(clock)
+    states = SubjectStates(follower, size=10)
+    states.remember_live_refresh("jti-1", user(), follower.ticket())
+    clock.now += FORGET_ALL_AFTER + 1
+    follower.caught_up([], clock(), complete=True)
+    assert len(states.users) == 0 and len(states.live_refresh) == 0
+
+
+async def test_subject_caches_hold_their_bound_under_a_flood_of_subjects():
+    clock = Clock(1000.0)
+    states = SubjectStates(current_follower(clock), size=25)
+    for n in range(500):
+
+        async def load(n=n):
+            return user(f"U{n}")
+
+        await states.user(f"U{n}", load)
+        states.remember_live_refresh(f"jti-{n}", user(f"U{n}"), states.follower.ticket())
+    assert len(states.users) == 25 and len(states.live_refresh) == 25
+    assert sum(len(jtis) for jtis in states._refresh_of_user.values()) == 25
+
+
+# Verified tokens
+
+
+def test_a_verified_token_is_never_accepted_after_its_exp():
+    wall, monotonic = Clock(), Clock(1000.0)
+    key = key_for("EdDSA")
+    codec = caching_codec(KeySet((key,), key.kid), wall, current_follower(monotonic), 10)
+    token = codec.encode("U1", TokenType.ACCESS)
+    codec.decode(token, TokenType.ACCESS)
+    assert len(codec.verified) == 1
+    wall.now += 299
+    assert codec.decode(token, TokenType.ACCESS).user_id == "U1"
+    wall.now += 1  # exp: issued at NOW with a 300 s lifetime
+    with pytest.raises(AuthError, match="expired"):
+        codec.decode(token, TokenType.ACCESS)
+    assert len(codec.verified) == 0
+
+
+def test_a_verified_token_keeps_its_type():
+    wall, monotonic = Clock(), Clock(1000.0)
+    key = key_for("EdDSA")
+    codec = caching_codec(KeySet((key,), key.kid), wall, current_follower(monotonic), 10)
+    refresh = codec.encode("U1", TokenType.REFRESH)
+    codec.decode(refresh, None)
+    with pytest.raises(AuthError, match="wrong type"):
+        codec.decode(refresh, TokenType.ACCESS)
+
+
+def test_a_verified_token_is_refused_once_its_key_leaves_the_key_set(tmp_path: Path):
+    wall, monotonic = Clock(), Clock(1000.0)
+    old, new = key_for("EdDSA"), other_key_for("EdDSA")
+    path = tmp_path / "keys.json"
+    write_key_file(path, KeySet((old,), old.kid))
+    ring = KeyRing(path, KeySet((old,), old.kid), check_every=0.0)
+    codec = caching_codec(ring, wall, current_follower(monotonic), 10)
+    by_old = codec.encode("U1", TokenType.ACCESS)
+    codec.decode(by_old, TokenType.ACCESS)
+    write_key_file(path, KeySet((new,), new.kid))  # the old key retired
+    ring._mtime = -1.0  # the file's mtime may not have ticked within this test
+    with pytest.raises(AuthError, match="unknown key"):
+        codec.decode(by_old, TokenType.ACCESS)
+    assert len(codec.verified) == 0
+
+
+def test_verified_tokens_hold_their_bound_under_a_flood_of_distinct_tokens():
+    wall, monotonic = Clock(), Clock(1000.0)
+    key = key_for("EdDSA")
+    codec = caching_codec(KeySet((key,), key.kid), wall, current_follower(monotonic), 50)
+    for n in range(1000):
+        codec.decode(codec.encode(f"U{n}", TokenType.ACCESS), TokenType.ACCESS)
+    assert len(codec.verified) == 50
+
+
+def test_a_verified_token_cache_behind_its_tail_checks_every_token_in_full():
+    wall, monotonic = Clock(), Clock(1000.0)
+    key = key_for("EdDSA")
+    follower = current_follower(monotonic)
+    codec = caching_codec(KeySet((key,), key.kid), wall, follower, 10)
+    token = codec.encode("U1", TokenType.ACCESS)
+    monotonic.now += 1
+    codec.decode(token, TokenType.ACCESS)
+    assert len(codec.verified) == 0
+    retired = dataclasses.replace(key, kid="gone")
+    codec.keys = KeySet((retired,), retired.kid)
+    with pytest.raises(AuthError):
+        codec.decode(token, TokenType.ACCESS)
