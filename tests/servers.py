@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,6 +113,23 @@ def wait_for(
             )
         time.sleep(interval)
     return time.monotonic() - start
+
+
+# AUTHGATE_CACHE_STALENESS_MS's default, in seconds: a revocation written by one process is
+# refused by every other serving process within it.
+STALENESS_BOUND = 0.1
+
+
+def refused_within_bound(call: Callable[[], Any], since: float) -> Any:
+    """Call until refused; the refusal. Every call that starts once the staleness bound has
+    passed since `since` (a write's return) must be refused; fails after ten times the bound."""
+    while True:
+        started = time.monotonic()
+        outcome = call()
+        if not outcome.ok:
+            return outcome
+        assert started - since < STALENESS_BOUND, f"accepted {started - since:.3f} s after"
+        time.sleep(0.002)
 
 
 def wait_for_lines(server: ServerProcess, text: str, count: int, timeout: float = 20) -> None:
