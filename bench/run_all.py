@@ -7,8 +7,8 @@
 2. ListUsers latency with 1k, 100k and 1M users (first page and a page deep in the table), on
    SQLite and, when reachable, PostgreSQL (a throwaway database, dropped afterwards)
    (list_users_scale.py).
-3. Startup time to ready (/readyz 200 and gRPC health SERVING) and resident memory
-   (startup_memory.py).
+3. Startup time to ready (/readyz 200 and gRPC health SERVING) against the floors' own
+   start-up, and resident memory (startup_memory.py).
 
 Each part runs at every worker count asked for (`authgate serve --workers N`), starting the
 real server on ports 0 with a temporary data directory. Needs wrk and h2load
@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in workers:
             print(f"startup, {n} worker(s)...", file=sys.stderr)
             startup_memory.startups(run, tmp, n, restarts=1 if args.quick else 2)
+            startup_memory.floor_startups(run, tmp, n, starts=2 if args.quick else 3)
         for n in workers:
             print(f"throughput, {n} worker(s)...", file=sys.stderr)
             bench = Bench(args, tmp, n, run)
