@@ -118,14 +118,15 @@ def floor_startup_lines(run: Run) -> list[str]:
 
 def memory_table(run: Run) -> list[str]:
     rows = [
-        "| workers | after | AuthGate RSS, MB (each worker) | target (≤ 120 MB) "
-        "| floors per process, MB (REST, gRPC) |",
+        "| workers | after | AuthGate RSS, MB (each worker) | target (≤ 120 MB; with the caches "
+        "full, also ≤ floor + 25 MB) | floors per process, MB (REST, gRPC) |",
         "| ---: | --- | --- | --- | --- |",
     ]
     for m in run.rss_after_load:
+        budget = "" if m.floor_mb is None else f" (≤ {m.floor_mb + 25:.0f} MB)"
         rows.append(
             f"| {m.workers} | {m.after} | {_mbs(m.sizes_mb)} "
-            f"| {verdict(m.passes)} | {_mbs(run.floor_rss.get(m.workers, []))} |"
+            f"| {verdict(m.passes)}{budget} | {_mbs(run.floor_rss.get(m.workers, []))} |"
         )
     return rows
 

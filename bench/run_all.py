@@ -8,7 +8,8 @@
    SQLite and, when reachable, PostgreSQL (a throwaway database, dropped afterwards)
    (list_users_scale.py).
 3. Startup time to ready (/readyz 200 and gRPC health SERVING) against the floors' own
-   start-up, and resident memory (startup_memory.py).
+   start-up, and resident memory, idle, after load and with the caches full (startup_memory.py,
+   cache_fill.py).
 
 Each part runs at every worker count asked for (`authgate serve --workers N`), starting the
 real server on ports 0 with a temporary data directory. Needs wrk and h2load
@@ -27,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cache_fill
 import list_users_scale
 import load
 import login_throughput
@@ -103,6 +105,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", default=None, help="ListUsers store sizes (1000,100000,1000000)")
     parser.add_argument("--scale-duration", type=int, default=None, help="seconds per page (2)")
     parser.add_argument(
+        "--cache-tokens", type=int, default=None, help="access tokens to fill caches (12000)"
+    )
+    parser.add_argument(
         "--postgres",
         default="postgresql://postgres@127.0.0.1:5432/test",
         help="PostgreSQL to create a throwaway database in; 'off' to skip",
@@ -119,6 +124,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "rounds": 1 if quick else 2,
         "sizes": "1000,100000" if quick else "1000,100000,1000000",
         "scale_duration": 2,
+        "cache_tokens": 3000 if quick else 12000,
     }
     for name, value in defaults.items():
         if getattr(args, name) is None:
@@ -157,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
                 bench.memory("the REST and gRPC runs")
                 login_throughput.logins(bench, machine.nproc())
                 bench.memory("the login runs too")
+                print(f"  filling the caches ({args.cache_tokens:,} tokens)...", file=sys.stderr)
+                cache_fill.fill(bench.authgate, bench.tokens.refresh, args.cache_tokens)
+                bench.memory(
+                    f"filling the caches: {args.cache_tokens:,} distinct access tokens, each "
+                    "verified on every worker",
+                    held_to_floor=True,
+                )
             finally:
                 bench.stop()
         print("ListUsers at scale (SQLite)...", file=sys.stderr)

@@ -4,7 +4,7 @@ A start is timed from process start to /readyz 200 and gRPC health SERVING, poll
 10 ms on fixed ports, and until every worker logged its REST address; RSS is read as soon as
 the server is ready. The floors' own start-up (spawn to first answer, polled alike) is measured
 in the same run, and each AuthGate start is held to a multiple of it. (The RSS after load is
-read by throughput.Bench.memory.)
+read by throughput.Bench.memory, with the caches full by cache_fill.py.)
 """
 
 from __future__ import annotations
