@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import fill_store
@@ -107,13 +108,13 @@ async def open_probes(
         pids = server.serving_pids()
         http_port = int(server.http_url.rpartition(":")[2])
         grpc_port = int(server.grpc_target.rpartition(":")[2])
-        rest = await cover(lambda s=server: HttpConnection.open(s.http_url), http_port, pids)
+        rest = await cover(partial(HttpConnection.open, server.http_url), http_port, pids)
         for pid, (connection,) in rest.items():
             probes.append(rest_probe(connection, pid, token))
             opened.append(connection)
         for method in ("VerifyToken", "ListUsers"):
             channels = await cover(
-                lambda s=server: GrpcConnection.open(s.grpc_target), grpc_port, pids
+                partial(GrpcConnection.open, server.grpc_target), grpc_port, pids
             )
             for pid, (channel,) in channels.items():
                 probes.append(grpc_probe(channel, pid, token, method))
