@@ -62,7 +62,7 @@ test: $(BIN)/.installed node_modules/.installed clients chromium
 	rm -f .coverage .coverage.*
 	$(BIN)/pytest --cov --cov-report=term
 
-## bench: measure against the floor and rewrite docs/benchmarks.md (~6 min; BENCH_ARGS=--quick for a smoke run)
+## bench: measure against the floor and rewrite docs/benchmarks.md (~10 min; BENCH_ARGS=--quick for a smoke run)
 bench: $(BIN)/.installed
 	sh bench/install_tools.sh
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)

@@ -18,7 +18,10 @@ LOGIN_MIN = 0.90  # login rate / what argon2 alone allows on the cores used
 SCALE_MAX = 1.5  # ListUsers p50 at 1M users / p50 at 1k
 SCALE_HELD_AT = 1_000_000  # the store size SCALE_MAX applies to
 STARTUP_MAX_S = 1.5
+STARTUP_FLOOR_MAX = 1.5  # AuthGate's time to ready / the floors' own start-up, same run
 RSS_MAX_MB = 120.0
+CACHE_RSS_OVER_FLOOR_MB = 25.0  # with the caches full: at most the floor's RSS + this
+REVOCATION_P99_MAX_MS = 100.0  # the default AUTHGATE_CACHE_STALENESS_MS
 
 
 def verdict(ok: bool) -> str:
@@ -31,6 +34,13 @@ def p99(runs: list[LoadResult]) -> float:
 
 def p50(runs: list[LoadResult]) -> float:
     return statistics.fmean(r.p50_ms for r in runs)
+
+
+def percentile(values: list[float], q: int) -> float:
+    """The q-th percentile (inclusive method: never beyond the largest value)."""
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def rps(runs: list[LoadResult]) -> float:
@@ -102,14 +112,29 @@ class Startup:
     grpc_s: float
     all_workers_s: float
     rss_mb: list[float]
+    floor_s: float | None = None  # the floors' own start-up at this worker count, if measured
 
     @property
     def ready_s(self) -> float:
         return max(self.rest_s, self.grpc_s)
 
     @property
+    def floor_ratio(self) -> float | None:
+        return self.ready_s / self.floor_s if self.floor_s else None
+
+    @property
     def passes(self) -> bool:
-        return self.ready_s <= STARTUP_MAX_S
+        ratio = self.floor_ratio
+        return self.ready_s <= STARTUP_MAX_S and (ratio is None or ratio <= STARTUP_FLOOR_MAX)
+
+
+@dataclass
+class FloorStartup:
+    """Spawn to first answer of one floor (REST /readyz 200; gRPC any answer to a call)."""
+
+    workers: int
+    door: str
+    seconds: float
 
 
 @dataclass
@@ -117,10 +142,49 @@ class MemoryAfterLoad:
     workers: int
     after: str  # which runs came before the reading
     sizes_mb: list[float]  # each worker's RSS
+    floor_mb: float | None = None  # held to floor + CACHE_RSS_OVER_FLOOR_MB when set
 
     @property
     def passes(self) -> bool:
-        return max(self.sizes_mb) <= RSS_MAX_MB
+        within_floor = self.floor_mb is None or (
+            max(self.sizes_mb) <= self.floor_mb + CACHE_RSS_OVER_FLOOR_MB
+        )
+        return max(self.sizes_mb) <= RSS_MAX_MB and within_floor
+
+
+@dataclass
+class RevocationSeries:
+    """Trials of one writer on one setup: deactivate, then activate, the same user each time."""
+
+    setup: str
+    writer: str
+    probes: str  # how many probing connections, on how many serving processes
+    refusal_ms: list[float] = field(default_factory=list)  # deactivation: last probe refusing
+    reacceptance_ms: list[float] = field(default_factory=list)  # activation: last accepting
+    backslides: int = 0  # old-state answers after a probe had seen the new state
+    round_ms: list[float] = field(default_factory=list)  # every probe at once, before a trial
+    last_of_worst: str = ""  # the probe that refused last in the worst trial
+
+    def add_refusal(self, lag_ms: float, round_ms: float, last: str) -> None:
+        if lag_ms > max(self.refusal_ms, default=0.0):
+            self.last_of_worst = last
+        self.refusal_ms.append(lag_ms)
+        self.round_ms.append(round_ms)
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.refusal_ms, 99)
+
+    @property
+    def passes(self) -> bool:
+        return self.p99_ms <= REVOCATION_P99_MAX_MS and self.backslides == 0
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"{len(self.refusal_ms)} trials, p50 {percentile(self.refusal_ms, 50):.1f} ms, "
+            f"p99 {self.p99_ms:.1f} ms, max {max(self.refusal_ms):.1f} ms"
+        )
 
 
 @dataclass
@@ -134,11 +198,13 @@ class Run:
     argon2_samples: list[tuple[float, float]] = field(default_factory=list)
     scale: list[ScalePoint] = field(default_factory=list)
     startups: list[Startup] = field(default_factory=list)
+    floor_startups: list[FloorStartup] = field(default_factory=list)
     import_statement: str = ""  # what `authgate serve` imports, timed alone
     imports_s: float = 0.0
     import_costs: list[tuple[str, float]] = field(default_factory=list)
     rss_after_load: list[MemoryAfterLoad] = field(default_factory=list)
     floor_rss: dict[int, list[float]] = field(default_factory=dict)  # workers -> REST, gRPC MB
+    revocation: list[RevocationSeries] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -165,4 +231,5 @@ def missed(run: Run) -> list[str]:
         if run.scale_passes(p) is False
     ]
     lines += [f"RSS x{m.workers} after {m.after}" for m in run.rss_after_load if not m.passes]
+    lines += [f"revocation lag, {r.setup}, {r.writer}" for r in run.revocation if not r.passes]
     return lines

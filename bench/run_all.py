@@ -7,8 +7,11 @@
 2. ListUsers latency with 1k, 100k and 1M users (first page and a page deep in the table), on
    SQLite and, when reachable, PostgreSQL (a throwaway database, dropped afterwards)
    (list_users_scale.py).
-3. Startup time to ready (/readyz 200 and gRPC health SERVING) and resident memory
-   (startup_memory.py).
+3. Startup time to ready (/readyz 200 and gRPC health SERVING) against the floors' own
+   start-up, and resident memory, idle, after load and with the caches full (startup_memory.py,
+   cache_fill.py).
+4. Revocation lag: from a deactivation's return to every worker and every replica refusing
+   the user's token, `--workers 2` on SQLite and 2 replicas on PostgreSQL (revocation_lag.py).
 
 Each part runs at every worker count asked for (`authgate serve --workers N`), starting the
 real server on ports 0 with a temporary data directory. Needs wrk and h2load
@@ -27,12 +30,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import cache_fill
 import list_users_scale
 import load
 import login_throughput
 import machine
 import report
 import results
+import revocation_lag
 import startup_memory
 from throughput import Bench
 
@@ -103,6 +108,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", default=None, help="ListUsers store sizes (1000,100000,1000000)")
     parser.add_argument("--scale-duration", type=int, default=None, help="seconds per page (2)")
     parser.add_argument(
+        "--cache-tokens", type=int, default=None, help="access tokens to fill caches (12000)"
+    )
+    parser.add_argument(
+        "--revocation-trials", type=int, default=None, help="deactivations per writer (50)"
+    )
+    parser.add_argument(
         "--postgres",
         default="postgresql://postgres@127.0.0.1:5432/test",
         help="PostgreSQL to create a throwaway database in; 'off' to skip",
@@ -119,14 +130,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "rounds": 1 if quick else 2,
         "sizes": "1000,100000" if quick else "1000,100000,1000000",
         "scale_duration": 2,
+        "cache_tokens": 3000 if quick else 12000,
+        "revocation_trials": 10 if quick else 50,
     }
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.workers = [int(x) for x in str(args.workers).split(",")]
     args.sizes = [int(x) for x in str(args.sizes).split(",")]
-    if quick and args.postgres.startswith("postgresql://postgres@127.0.0.1:5432/test"):
-        args.postgres = "off"
+    # A quick run fills no PostgreSQL store (a million rows), but its replicas for the
+    # revocation lag cost a throwaway database and two starts.
+    args.scale_postgres = args.postgres != "off" and not quick
     return args
 
 
@@ -147,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in workers:
             print(f"startup, {n} worker(s)...", file=sys.stderr)
             startup_memory.startups(run, tmp, n, restarts=1 if args.quick else 2)
+            startup_memory.floor_startups(run, tmp, n, starts=2 if args.quick else 3)
         for n in workers:
             print(f"throughput, {n} worker(s)...", file=sys.stderr)
             bench = Bench(args, tmp, n, run)
@@ -156,13 +171,22 @@ def main(argv: list[str] | None = None) -> int:
                 bench.memory("the REST and gRPC runs")
                 login_throughput.logins(bench, machine.nproc())
                 bench.memory("the login runs too")
+                print(f"  filling the caches ({args.cache_tokens:,} tokens)...", file=sys.stderr)
+                cache_fill.fill(bench.authgate, bench.tokens.refresh, args.cache_tokens)
+                bench.memory(
+                    f"filling the caches: {args.cache_tokens:,} distinct access tokens, each "
+                    "verified on every worker",
+                    held_to_floor=True,
+                )
             finally:
                 bench.stop()
         print("ListUsers at scale (SQLite)...", file=sys.stderr)
         list_users_scale.scale_sqlite(run, args, tmp)
-        if args.postgres != "off":
+        if args.scale_postgres:
             print("ListUsers at scale (PostgreSQL)...", file=sys.stderr)
             list_users_scale.scale_postgres(run, args, tmp)
+        print("revocation lag...", file=sys.stderr)
+        revocation_lag.measure(run, args, tmp)
     run.elapsed_s = time.monotonic() - started
     block = report.render(run)
     print(block)

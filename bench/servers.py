@@ -140,9 +140,10 @@ def authgate(
     return server
 
 
-def floor(kind: str, key_file: Path, log_path: Path, workers: int) -> Server:
+def floor(kind: str, key_file: Path, log_path: Path, workers: int, port: int = 0) -> Server:
     script = BENCH / f"floor_{kind}.py"
     command = [sys.executable, str(script), "--key-file", str(key_file), "--workers", str(workers)]
+    command += ["--port", str(port)]
     return Server(f"{kind} floor ({workers} worker(s))", command, dict(os.environ), log_path)
 
 

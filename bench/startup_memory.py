@@ -2,19 +2,23 @@
 
 A start is timed from process start to /readyz 200 and gRPC health SERVING, polled every
 10 ms on fixed ports, and until every worker logged its REST address; RSS is read as soon as
-the server is ready. (The RSS after load is read by throughput.Bench.memory.)
+the server is ready. The floors' own start-up (spawn to first answer, polled alike) is measured
+in the same run, and each AuthGate start is held to a multiple of it. (The RSS after load is
+read by throughput.Bench.memory, with the caches full by cache_fill.py.)
 """
 
 from __future__ import annotations
 
 import http.client
 import socket
+import statistics
 import subprocess
 import sys
 import time
 from importlib import metadata
 from pathlib import Path
 
+import floor_work
 import grpc
 import results
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -66,6 +70,55 @@ def _grpc_serving(port: int) -> bool:
         except grpc.RpcError:
             return False
     return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _grpc_answers(port: int) -> bool:
+    """Any answer to a call (the floor has no health service): UNAUTHENTICATED will do."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary("/authgate.v1.AuthService/VerifyToken")
+        try:
+            call(b"", timeout=0.5)
+        except grpc.RpcError as error:
+            return error.code() not in (
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+            )
+    return True
+
+
+def measure_floor_startup(kind: str, key: Path, log: Path, workers: int) -> float:
+    """Spawn to the floor's first answer, polled every 10 ms on a fixed port."""
+    port = free_port()
+    server = servers.floor(kind, key, log, workers, port=port)
+    server.start(rest=False, grpc=False)
+    answers = _rest_ready if kind == "rest" else _grpc_answers
+    try:
+        while time.monotonic() < server.started_at + 60:
+            server.check_alive()
+            if answers(port):
+                return time.monotonic() - server.started_at
+            time.sleep(0.01)
+        raise servers.ServerError(f"{kind} floor silent for 60 s:\n{server.log[-2000:]}")
+    finally:
+        server.stop()
+
+
+def floor_startups(run: results.Run, tmp: Path, workers: int, starts: int) -> None:
+    """Each floor started `starts` times; the slower floor's median becomes the `floor_s` of
+    this worker count's AuthGate starts (AuthGate serves both doors from one process)."""
+    key = tmp / f"floor-startup-{workers}.pem"
+    floor_work.write_new_key(key)
+    medians = []
+    for kind in ("rest", "grpc"):
+        seconds = [
+            measure_floor_startup(kind, key, tmp / f"floor-startup-{kind}-{workers}.log", workers)
+            for _ in range(starts)
+        ]
+        run.floor_startups += [results.FloorStartup(workers, kind, s) for s in seconds]
+        medians.append(statistics.median(seconds))
+    for start in run.startups:
+        if start.workers == workers:
+            start.floor_s = max(medians)
 
 
 def measure_startup(data_dir: Path, log: Path, workers: int, case: str) -> results.Startup:

@@ -3,7 +3,8 @@
 For one worker count, `Bench` starts AuthGate and both floors (floor_rest.py, floor_grpc.py:
 the same framework and JWT work, no database) and runs refresh, list users and verify on each
 door, AuthGate and floor back to back, `--rounds` times; login_throughput.py runs its logins
-on the same AuthGate, and `Bench.memory` reads everyone's RSS after the runs.
+on the same AuthGate, and `Bench.memory` reads everyone's RSS after the runs (and after
+cache_fill.py filled the caches).
 """
 
 from __future__ import annotations
@@ -200,12 +201,17 @@ class Bench:
             )
             self.interleave("gRPC", gop.name, ours, floor, self.floor_grpc)
 
-    def memory(self, after: str) -> None:
-        """RSS of each AuthGate worker, and of the floors' processes, after the runs so far."""
-        sizes = list(self.authgate.rss_mb().values())
-        self.run.rss_after_load.append(results.MemoryAfterLoad(self.workers, after, sizes))
+    def memory(self, after: str, *, held_to_floor: bool = False) -> None:
+        """RSS of each AuthGate worker, and of the floors' processes, after the runs so far;
+        `held_to_floor`: the row is also held to the larger floor's RSS + 25 MB."""
         if self.floor_rest.process and self.floor_rest.process.poll() is None:
             self.run.floor_rss[self.workers] = [
                 sum(floor.rss_mb().values()) / self.workers
                 for floor in (self.floor_rest, self.floor_grpc)
             ]
+        floors = self.run.floor_rss.get(self.workers)
+        floor_mb = max(floors) if held_to_floor and floors else None
+        sizes = list(self.authgate.rss_mb().values())
+        self.run.rss_after_load.append(
+            results.MemoryAfterLoad(self.workers, after, sizes, floor_mb)
+        )

@@ -1,0 +1,194 @@
+"""Soak: mixed REST traffic at 80 % of the measured maximum for `--minutes`, on
+`authgate serve --workers 2` over PostgreSQL (a throwaway database) and Redis, while one user is
+deactivated and activated again every `--churn-every` seconds.
+
+1. The mix (login 5 %, refresh 20 %, list users 25 %, verify 50 %; soak_load.py) closed loop
+   for `--max-seconds`: the maximum rate.
+2. The same mix open loop at `--load-fraction` of it for `--minutes`. Meanwhile, every
+   `--churn-every` s, the churned user (not in the mix) is deactivated through the API or the
+   CLI, and revocation_lag.trial times every worker refusing its token (REST list, gRPC
+   VerifyToken and ListUsers, one connection each per worker); then it is activated again.
+   Each worker's RSS is read every 5 s.
+3. Verdicts (soak_report.py): no 5xx; no other failure (no request of the mix should fail: the
+   churned user's token is not in it); every refusal within the staleness bound; RSS growth
+   per worker at most 5 % from minute 2 to the last (the peak of each); p99 of every minute
+   within 1.5 x the median minute's.
+
+Not part of `make bench` or CI:
+
+    .venv/bin/python bench/soak.py [--minutes 10] [--writer api|cli] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import fill_store
+import redis
+import revocation_lag
+import soak_report
+from connections import HttpConnection
+from soak_load import Account, Recorder, fixed_rate, max_rate
+from soak_report import Churn, SoakRun
+from sqlalchemy.engine import make_url
+from staff import authgate_env, login
+
+import servers
+
+ROOT = Path(__file__).resolve().parent.parent
+RSS_EVERY_S = 5.0
+PROBE_KEEPALIVE_S = 2.0  # uvicorn closes a keep-alive connection idle for 5 s
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--load-fraction", type=float, default=0.8, help="of the maximum rate")
+    parser.add_argument("--max-seconds", type=float, default=15, help="the maximum-rate run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--accounts", type=int, default=20, help="users of the mix")
+    parser.add_argument("--churn-every", type=float, default=10, help="seconds")
+    parser.add_argument("--writer", choices=("api", "cli"), default="api")
+    bound = float(os.environ.get("AUTHGATE_CACHE_STALENESS_MS", "100"))
+    parser.add_argument("--bound-ms", type=float, default=bound, help="refusal bound")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--write", action="store_true", help="put the Soak section in --output")
+    return parser.parse_args(argv)
+
+
+async def make_accounts(server: servers.Server, staff: str, count: int) -> list[Account]:
+    connection = await HttpConnection.open(server.http_url)
+    accounts = []
+    try:
+        for n in range(count):
+            credentials = {"email": f"soak{n}@example.com", "password": f"soak-password-{n}"}
+            status, body = await connection.request(
+                "POST", "/api/v1/users/", bearer=staff, body=credentials
+            )
+            assert status == 200, f"CreateUser answered {status}: {body[:200]!r}"
+            status, body = await connection.request("POST", "/api/v1/token/", body=credentials)
+            assert status == 200, f"login answered {status}: {body[:200]!r}"
+            pair = json.loads(body)
+            accounts.append(Account(**credentials, access=pair["access"], refresh=pair["refresh"]))
+    finally:
+        await connection.close()
+    return accounts
+
+
+async def churn(
+    run: SoakRun, setup: revocation_lag.Setup, staff: str, args: argparse.Namespace
+) -> None:
+    """Deactivate and activate the churned user every `--churn-every` s until the run ends."""
+    first = setup.servers[0]
+    admin = await HttpConnection.open(first.http_url)
+    credentials = {"email": revocation_lag.PROBED_EMAIL, "password": revocation_lag.PROBED_PASSWORD}
+    status, body = await admin.request("POST", "/api/v1/users/", bearer=staff, body=credentials)
+    assert status == 200, f"CreateUser answered {status}: {body[:200]!r}"
+    user_id = json.loads(body)["user"]["id"]
+    status, body = await admin.request("POST", "/api/v1/token/", body=credentials)
+    token = json.loads(body)["access"]
+    await admin.close()
+    probes, opened = await revocation_lag.open_probes(setup, token)
+    if args.writer == "cli":
+        write = revocation_lag.cli_writer(setup.cli_env)
+    else:
+        write = revocation_lag.api_writer(first.http_url, staff, user_id)
+    try:
+        next_at = run.started + args.churn_every
+        while next_at < run.started + run.seconds - 1:
+            while time.perf_counter() < next_at:
+                # Also holds the REST probe's connection open, and checks it still accepts.
+                await asyncio.sleep(min(PROBE_KEEPALIVE_S, next_at - time.perf_counter()))
+                for probe in probes:
+                    if not await probe.accepted():
+                        run.unexpected.append(f"{probe.name} refused the active user's token")
+            off = await revocation_lag.trial(probes, write, active=False)
+            on = await revocation_lag.trial(probes, write, active=True)
+            at = time.perf_counter() - run.started
+            backslides = off.backslides + on.backslides
+            run.churns.append(Churn(at, off.lag_ms, on.lag_ms, backslides, off.round_ms))
+            next_at += args.churn_every
+    finally:
+        for connection in opened:
+            await connection.close()
+
+
+async def sample_rss(run: SoakRun, server: servers.Server, until: float) -> None:
+    while time.perf_counter() < until:
+        run.rss.append((time.perf_counter() - run.started, server.rss_mb()))
+        await asyncio.sleep(RSS_EVERY_S)
+    run.rss.append((time.perf_counter() - run.started, server.rss_mb()))
+
+
+async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun) -> None:
+    args = run.args
+    staff = login(server).access
+    accounts = await make_accounts(server, staff, args.accounts)
+    print(f"maximum rate: the mix closed loop for {args.max_seconds:g} s...", file=sys.stderr)
+    run.max_rps, run.max_run = await max_rate(server, accounts, args.max_seconds, args.connections)
+    run.rate = run.max_rps * args.load_fraction
+    print(
+        f"  {run.max_rps:.0f} req/s; soaking at {run.rate:.0f} req/s for {args.minutes:g} min",
+        file=sys.stderr,
+    )
+    cpu_before = time.process_time()
+    run.started = time.perf_counter()
+    recorder = Recorder(run.started)
+    run.recorder = recorder
+    await asyncio.gather(
+        fixed_rate(server, accounts, run.rate, run.seconds, recorder, args.connections),
+        churn(run, setup, staff, args),
+        sample_rss(run, server, run.started + run.seconds),
+    )
+    run.generator_cpu_s = time.process_time() - cpu_before
+    server.check_alive()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    redis.Redis.from_url(args.redis).ping()  # fail now, not after the database is made
+    name = f"authgate_soak_{os.getpid()}"
+    fill_store.create_database(args.postgres, name)
+    url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+    env = {**authgate_env(), "AUTHGATE_DATABASE_URL": url, "AUTHGATE_REDIS_URL": args.redis}
+    run = SoakRun(args, "python bench/soak.py " + " ".join(sys.argv[1:] if argv is None else argv))
+    try:
+        with tempfile.TemporaryDirectory(prefix="authgate-soak-") as tmp_name:
+            tmp = Path(tmp_name)
+            server = servers.authgate(tmp / "data", tmp / "authgate.log", 2, env)
+            try:
+                server.start(rest=True, grpc=True, count=2)
+                run.pids_at_start = server.serving_pids()
+                cli_env = {**os.environ, "AUTHGATE_DATA_DIR": str(tmp / "data")}
+                cli_env["AUTHGATE_DATABASE_URL"] = url
+                setup = revocation_lag.Setup("PostgreSQL + Redis, --workers 2", [server], cli_env)
+                asyncio.run(soak(server, setup, run))
+                run.pids_at_end = server.serving_pids()
+                run.log_errors = [
+                    line
+                    for line in server.log.splitlines()
+                    if " ERROR " in line or "Traceback" in line
+                ]
+            finally:
+                server.stop()
+    finally:
+        fill_store.drop_database(args.postgres, name)
+    section = soak_report.render(run)
+    print(section)
+    if args.write:
+        soak_report.write_docs(args.output, section)
+        print(f"written to {args.output}", file=sys.stderr)
+    return 0 if soak_report.passes(run) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

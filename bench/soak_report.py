@@ -1,0 +1,206 @@
+"""What a soak run measured (soak.py), its verdicts, and its section of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import machine
+from results import percentile, verdict
+from soak_load import Minute, Recorder
+
+BEGIN = "<!-- bench/soak.py: begin (generated; edit the script, not this block) -->"
+END = "<!-- bench/soak.py: end -->"
+SECTION = "## Soak"
+INTRO = """\
+`bench/soak.py` (by hand; not part of `make bench` or CI) runs `authgate serve --workers 2` on
+a throwaway PostgreSQL database with Redis throttling, under a REST mix (login 5 %, refresh
+20 %, list users 25 %, verify 50 %) sent open loop at 80 % of the rate the same mix reaches
+closed loop, while one user is deactivated and activated again every 10 s and every worker is
+probed for the refusal of that user's token. The block below is rewritten by `--write`."""
+RSS_GROWTH_MAX = 0.05  # per worker, peak of minute 2 to peak of the last minute
+P99_DRIFT_MAX = 1.5  # any minute's p99 / the median minute's p99
+
+
+@dataclass(frozen=True)
+class Churn:
+    at_s: float
+    refusal_ms: float  # from the deactivation's return to every worker refusing
+    reacceptance_ms: float
+    backslides: int
+    round_ms: float  # every probe answering once, at once, just before: no lag reads below it
+
+
+@dataclass
+class SoakRun:
+    args: argparse.Namespace
+    command: str
+    started: float = 0.0
+    max_rps: float = 0.0
+    max_run: Minute = field(default_factory=Minute)
+    rate: float = 0.0
+    recorder: Recorder | None = None
+    churns: list[Churn] = field(default_factory=list)
+    rss: list[tuple[float, dict[int, float]]] = field(default_factory=list)  # (s, pid -> MB)
+    unexpected: list[str] = field(default_factory=list)
+    pids_at_start: list[int] = field(default_factory=list)
+    pids_at_end: list[int] = field(default_factory=list)
+    log_errors: list[str] = field(default_factory=list)
+    generator_cpu_s: float = 0.0  # this process's CPU time during the soak (load, probes)
+
+    @property
+    def seconds(self) -> float:
+        return float(self.args.minutes) * 60
+
+    @property
+    def minutes(self) -> list[Minute]:
+        return self.recorder.minutes if self.recorder else []
+
+    @property
+    def rss_baseline_minute(self) -> int:
+        """Minute 2, or minute 1 in a run shorter than 3 minutes (nothing after minute 2)."""
+        return 2 if self.args.minutes >= 3 else 1
+
+    def rss_peak(self, minute: int) -> dict[int, float]:
+        """pid -> the largest RSS sampled in `minute` (1-based). The peak, not one sample: a
+        worker hands argon2's 19 MiB work area back a second after hashing pauses, so single
+        samples swing by about 20 MB with the logins of the mix."""
+        peaks: dict[int, float] = {}
+        last = minute * 60 >= self.seconds  # its window takes the reading made at the end too
+        for t, sizes in self.rss:
+            if (minute - 1) * 60 <= t < minute * 60 or (last and t >= self.seconds):
+                for pid, mb in sizes.items():
+                    peaks[pid] = max(mb, peaks.get(pid, 0.0))
+        return peaks
+
+    def rss_growth(self) -> dict[int, tuple[float, float]]:
+        """pid -> (peak MB in the baseline minute, peak MB in the last minute)."""
+        base = self.rss_peak(self.rss_baseline_minute)
+        end = self.rss_peak(len(self.minutes))
+        return {pid: (base[pid], end[pid]) for pid in base if pid in end}
+
+
+def _p99s(run: SoakRun) -> list[float]:
+    return [percentile(m.latencies_ms, 99) for m in run.minutes if m.latencies_ms]
+
+
+def checks(run: SoakRun) -> list[tuple[str, str, bool]]:
+    """(target, what the run did, met)."""
+    minutes = [*run.minutes, run.max_run]
+    server_errors = sum(m.server_errors for m in minutes)
+    failures = sum(m.other_failures for m in minutes) + len(run.unexpected)
+    lags = [c.refusal_ms for c in run.churns]
+    backslides = sum(c.backslides for c in run.churns)
+    growth = run.rss_growth()
+    worst = max(((end - base) / base for base, end in growth.values()), default=float("nan"))
+    p99s = _p99s(run)
+    drift = max(p99s) / statistics.median(p99s) if p99s else float("nan")
+    bound = run.args.bound_ms
+    return [
+        ("no 5xx", f"{server_errors}", server_errors == 0),
+        ("no other failure (non-2xx, socket error, timeout)", f"{failures}", failures == 0),
+        (
+            f"every refusal within {bound:g} ms, no backslide",
+            f"{len(lags)} deactivations, max {max(lags, default=float('nan')):.1f} ms, "
+            f"{backslides} backslides",
+            bool(lags) and max(lags) <= bound and backslides == 0,
+        ),
+        (
+            f"RSS growth per worker ≤ {RSS_GROWTH_MAX:.0%}, peak of minute "
+            f"{run.rss_baseline_minute} to peak of the last",
+            ", ".join(f"{base:.0f} → {end:.0f} MB" for base, end in growth.values())
+            + f" (worst {worst:+.1%})",
+            bool(growth) and worst <= RSS_GROWTH_MAX,
+        ),
+        (
+            f"p99 of every minute ≤ {P99_DRIFT_MAX} x the median minute's",
+            f"{drift:.2f} x",
+            bool(p99s) and drift <= P99_DRIFT_MAX,
+        ),
+        (
+            "the same workers throughout, no ERROR in the server log",
+            f"workers {run.pids_at_start} → {run.pids_at_end}, {len(run.log_errors)} ERROR lines",
+            run.pids_at_start == run.pids_at_end and not run.log_errors,
+        ),
+    ]
+
+
+def passes(run: SoakRun) -> bool:
+    return all(met for _, _, met in checks(run))
+
+
+def minute_table(run: SoakRun) -> list[str]:
+    rows = [
+        "| minute | requests | req/s | p50 ms | p99 ms | 5xx | other failures "
+        "| RSS MB per worker (peak of the minute) | deactivations | max refusal lag ms |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+    ]
+    for n, minute in enumerate(run.minutes):
+        lat = minute.latencies_ms
+        rss = run.rss_peak(n + 1)
+        churns = [c.refusal_ms for c in run.churns if n * 60 <= c.at_s < (n + 1) * 60]
+        length = min(60.0, run.seconds - n * 60)  # the last minute of --minutes 2.5 is half
+        rows.append(
+            f"| {n + 1} | {len(lat):,} | {len(lat) / length:.0f} | {percentile(lat, 50):.1f} "
+            f"| {percentile(lat, 99):.1f} | {minute.server_errors} | {minute.other_failures} "
+            f"| {', '.join(f'{mb:.0f}' for mb in rss.values())} "
+            f"| {len(churns)} | {max(churns, default=0.0):.1f} |"
+        )
+    return rows
+
+
+def render(run: SoakRun) -> str:
+    a = run.args
+    lags = [c.refusal_ms for c in run.churns] or [float("nan")]
+    back = [c.reacceptance_ms for c in run.churns] or [float("nan")]
+    rounds = [c.round_ms for c in run.churns] or [float("nan")]
+    mix = run.max_run
+    errors = [e for m in [*run.minutes, mix] for e in m.errors][:5] + run.unexpected[:5]
+    lines = [
+        BEGIN,
+        "",
+        f"Command: `{run.command.strip()}`",
+        "",
+        *machine.report_lines(f"nproc {machine.nproc()}", ("grpcio", "uvicorn", "psycopg")),
+        "- setup: `authgate serve --workers 2`, a throwaway PostgreSQL database, "
+        f"Redis throttling; {a.accounts} users in the mix, {a.connections} keep-alive "
+        "connections at most; the load generator shares the 2 cores",
+        f"- maximum: {run.max_rps:.0f} req/s, the mix closed loop for {a.max_seconds:g} s "
+        f"(p50 {percentile(mix.latencies_ms, 50):.1f} ms, p99 "
+        f"{percentile(mix.latencies_ms, 99):.1f} ms, {mix.server_errors} 5xx, "
+        f"{mix.other_failures} other failures)",
+        f"- soak: {run.rate:.0f} req/s ({a.load_fraction:.0%} of it) for {a.minutes:g} min, "
+        "open loop (latency counts from when a request was due); the generator (load, probes, "
+        f"churn) used {run.generator_cpu_s / run.seconds:.0%} of one core",
+        f"- churn: deactivate then activate every {a.churn_every:g} s through the "
+        f"{'API (REST PATCH)' if a.writer == 'api' else 'CLI'}; refusal lag p50 "
+        f"{percentile(lags, 50):.1f}, p99 {percentile(lags, 99):.1f}, max {max(lags):.1f} ms; "
+        f"re-acceptance p50 {percentile(back, 50):.1f}, max {max(back):.1f} ms; every probe "
+        f"answering once, just before each deactivation, took p50 {percentile(rounds, 50):.1f}, "
+        f"max {max(rounds):.1f} ms (a lag is read from answers, so it includes their latency)",
+        "",
+        *minute_table(run),
+        "",
+        "| target | this run | verdict |",
+        "| --- | --- | --- |",
+        *(f"| {target} | {did} | {verdict(met)} |" for target, did, met in checks(run)),
+        "",
+        *(f"- failure seen: `{error}`" for error in errors),
+        *(f"- server log: `{line[:200]}`" for line in run.log_errors[:5]),
+        END,
+    ]
+    return "\n".join(line for n, line in enumerate(lines) if line or lines[n - 1])
+
+
+def write_docs(path: Path, block: str) -> None:
+    """Replace the soak block in `path`, or add the section (intro + block) at the end."""
+    text = path.read_text()
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: block, text)
+    else:
+        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{INTRO}\n\n{block}\n"
+    path.write_text(text)
