@@ -47,6 +47,7 @@ def pool(tmp_path):
 def test_workers_share_both_ports_and_serve_both_doors(pool):
     assert len(worker_pids(pool)) == 2
     assert pool.log.count("rest listening on") == 2  # both workers bound the same addresses
+    assert pool.log.count("serving on the uvloop event loop") == 2  # each worker's own loop
     for kind in ("rest", "grpc"):
         for _ in range(10):  # new connections land on either worker
             door = open_door(kind, pool)

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 from authgate.core.errors import AuthError
 from authgate.core.memory import configure_allocator
 from authgate.observability.logs import configure_logging
+from authgate.process.event_loop import run_on
 from authgate.process.settings import Settings
 
 
@@ -128,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return supervise(settings)
             from authgate.process.server import serve_forever
 
-            asyncio.run(serve_forever(settings))
+            run_on(settings.event_loop, serve_forever(settings))
         else:
             from authgate.process.commands import run_admin
 

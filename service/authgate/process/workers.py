@@ -26,6 +26,7 @@ from types import FrameType
 
 from authgate.core.memory import configure_allocator, release_free_memory
 from authgate.observability.logs import configure_logging
+from authgate.process.event_loop import run_on
 from authgate.process.settings import Settings, split_address
 
 log = logging.getLogger("authgate")
@@ -75,7 +76,7 @@ def _worker(settings: Settings, prepared: Connection) -> None:
         prepared.recv_bytes()
     except EOFError:
         return  # the supervisor is gone without preparing the store: nothing to serve for
-    asyncio.run(serve_forever(settings, prepare=False))
+    run_on(settings.event_loop, serve_forever(settings, prepare=False))
 
 
 def supervise(settings: Settings) -> int:
