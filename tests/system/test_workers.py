@@ -61,6 +61,8 @@ def test_sigterm_stops_every_worker_and_exits_zero(pool):
     workers = worker_pids(pool)
     assert pool.stop(signal.SIGTERM) == 0, pool.log
     assert "worker exit codes [0, 0]" in pool.log
+    # Each worker wrote its queued lines before it exited; the supervisor's are last.
+    assert pool.lines[-1].endswith(" INFO authgate stopped (worker exit codes [0, 0])\n")
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists()  # exited and reaped by the supervisor
 
@@ -156,6 +158,8 @@ def test_sigterm_while_the_store_is_prepared_stops_the_workers_and_exits_zero(pr
 
     assert pool.process.wait(timeout=20) == 0, pool.log
     assert "worker exit codes [0, 0]" in pool.log
+    # Each worker wrote its queued lines before it exited; the supervisor's are last.
+    assert pool.lines[-1].endswith(" INFO authgate stopped (worker exit codes [0, 0])\n")
     assert "rest listening on" not in pool.log
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 
