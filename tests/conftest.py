@@ -7,9 +7,11 @@ generated clients, newman, the browser). `make check` runs the first two on SQLi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
+import uvloop
 
 from databases import temporary_postgres_database
 
@@ -27,3 +29,11 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
         return
     with temporary_postgres_database() as url:
         yield url
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The session's loop is uvloop, as `authgate serve`'s is by default: the doors tier serves
+    grpc.aio and uvicorn on the loop production serves them on."""
+    return {"uvloop": uvloop.new_event_loop}

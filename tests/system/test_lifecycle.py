@@ -155,6 +155,8 @@ def test_port_in_use_fails_with_one_line_error(data_dir: Path, variable: str) ->
 def test_signal_stops_the_server_with_exit_0(server: ServerProcess, sig: int) -> None:
     assert server.stop(sig) == 0, server.log
     assert "stopped" in server.log
+    # Written by the logging thread: every queued line reaches stderr before the process ends.
+    assert server.lines[-1].endswith(" INFO authgate stopped\n"), server.log
 
 
 def test_stopped_server_refuses_new_connections_on_both_ports(server: ServerProcess) -> None:

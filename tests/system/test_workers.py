@@ -47,6 +47,7 @@ def pool(tmp_path):
 def test_workers_share_both_ports_and_serve_both_doors(pool):
     assert len(worker_pids(pool)) == 2
     assert pool.log.count("rest listening on") == 2  # both workers bound the same addresses
+    assert pool.log.count("serving on the uvloop event loop") == 2  # each worker's own loop
     for kind in ("rest", "grpc"):
         for _ in range(10):  # new connections land on either worker
             door = open_door(kind, pool)
@@ -60,6 +61,8 @@ def test_sigterm_stops_every_worker_and_exits_zero(pool):
     workers = worker_pids(pool)
     assert pool.stop(signal.SIGTERM) == 0, pool.log
     assert "worker exit codes [0, 0]" in pool.log
+    # Each worker wrote its queued lines before it exited; the supervisor's are last.
+    assert pool.lines[-1].endswith(" INFO authgate stopped (worker exit codes [0, 0])\n")
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists()  # exited and reaped by the supervisor
 
@@ -155,6 +158,8 @@ def test_sigterm_while_the_store_is_prepared_stops_the_workers_and_exits_zero(pr
 
     assert pool.process.wait(timeout=20) == 0, pool.log
     assert "worker exit codes [0, 0]" in pool.log
+    # Each worker wrote its queued lines before it exited; the supervisor's are last.
+    assert pool.lines[-1].endswith(" INFO authgate stopped (worker exit codes [0, 0])\n")
     assert "rest listening on" not in pool.log
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
+import threading
+from collections.abc import Iterator
 
 import pytest
 
-from authgate.observability.logs import JsonLines, JsonMessage
+from authgate.observability.logs import (
+    JsonLines,
+    JsonMessage,
+    LineWriter,
+    configure_logging,
+    line_handler,
+    stop_logging,
+)
 
 FIELDS: dict[str, object] = {
     "door": "rest",
@@ -46,3 +57,159 @@ def test_json_lines_keep_a_plain_message_as_message() -> None:
     line = json.loads(JsonLines().format(record("Application startup complete.")))
 
     assert line["message"] == "Application startup complete."
+
+
+# The lines written through the queue, by the writing thread, are the lines a handler writing
+# on the caller's thread writes: byte for byte, in both formats.
+
+PINNED_CREATED = 1_750_000_000.123456
+
+
+class PinTheClock(logging.Filter):
+    """Both paths print the same time: asctime reads created, its milliseconds read msecs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.created, record.msecs = PINNED_CREATED, 123.0
+        return True
+
+
+@contextlib.contextmanager
+def logging_to(handler: logging.Handler, name: str) -> Iterator[logging.Logger]:
+    """`name`'s logger writing to `handler` alone, at INFO, at the pinned time."""
+    log = logging.getLogger(name)
+    saved = (log.propagate, log.level)
+    pin = PinTheClock()
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addFilter(pin)
+    log.addHandler(handler)
+    try:
+        yield log
+    finally:
+        log.removeHandler(handler)
+        log.removeFilter(pin)
+        log.propagate, log.level = saved
+
+
+def log_every_kind(handler: logging.Handler) -> None:
+    """What AuthGate logs: an access record, an audit record, messages with arguments, and an
+    exception with its traceback."""
+    with logging_to(handler, "authgate.access") as access:
+        access.info(JsonMessage(FIELDS))
+    with logging_to(handler, "authgate.audit") as audit:
+        audit.info(JsonMessage({"ts": 1_750_000_000.123, "event": "login_failed", "user_id": ""}))
+    with logging_to(handler, "authgate") as log:
+        log.info("store migrated; %d user(s) at %.1f%% of %s", 3, 42.5, "the limit")
+        log.info("%(worker)s has %(count)d", {"worker": "w1", "count": 2})
+        log.info("stopped (worker exit codes %s)", [0, 0])
+        try:
+            raise ValueError("a bad value: ünïcode")
+        except ValueError:
+            log.exception("the handler failed on %s", "/api/v1/users/")
+
+
+def written_directly(log_format: str) -> str:
+    """As configure_logging wrote before the queue: a StreamHandler formatting on the caller's
+    thread."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLines() if log_format == "json" else TEXT)
+    log_every_kind(handler)
+    return stream.getvalue()
+
+
+def written_through_the_queue(log_format: str) -> str:
+    stream = io.StringIO()
+    writer = LineWriter(line_handler(log_format, stream))
+    writer.start()
+    log_every_kind(writer.enqueuer)
+    writer.stop()
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_queue_writes_the_lines_a_direct_handler_writes(log_format: str) -> None:
+    direct = written_directly(log_format)
+
+    assert written_through_the_queue(log_format) == direct
+    assert len(direct.splitlines()) >= 6  # one line a record; the traceback spans more in text
+    assert "Traceback" in direct and "a bad value" in direct and "login_failed" in direct
+
+
+class ThreadNoting(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(message)s")
+        self.threads: set[int] = set()
+
+    def format(self, record: logging.LogRecord) -> str:
+        self.threads.add(threading.get_ident())
+        return super().format(record)
+
+
+def test_records_are_formatted_on_the_writing_thread_not_the_callers() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter := ThreadNoting())
+    writer = LineWriter(handler)
+    writer.start()
+    with logging_to(writer.enqueuer, "authgate") as log:
+        log.info(JsonMessage(FIELDS))
+        log.info("%d user(s)", 3)
+    writer.stop()
+
+    assert stream.getvalue().splitlines()[1] == "3 user(s)"
+    assert formatter.threads and threading.get_ident() not in formatter.threads
+
+
+def test_a_mutable_argument_prints_as_it_was_when_logged() -> None:
+    stream = io.StringIO()
+    writer = LineWriter(line_handler("text", stream))
+    codes = [0]
+    with logging_to(writer.enqueuer, "authgate") as log:
+        log.info("exit codes %s", codes)  # queued while the writer has not started
+        codes.append(1)
+    writer.start()
+    writer.stop()
+
+    assert stream.getvalue().endswith(" INFO authgate exit codes [0]\n")
+
+
+def test_stopping_writes_every_queued_line_and_later_lines_at_once() -> None:
+    stream = io.StringIO()
+    writer = LineWriter(line_handler("text", stream))
+    writer.start()
+    with logging_to(writer.enqueuer, "authgate") as log:
+        for number in range(500):
+            log.info("line %d", number)
+        writer.stop()
+        log.info("stopped")
+
+    lines = stream.getvalue().splitlines()
+    assert [line.rpartition(" authgate ")[2] for line in lines] == [
+        *(f"line {number}" for number in range(500)),
+        "stopped",
+    ]
+
+
+def test_configured_logging_reaches_stderr_once_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    stderr = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stderr)
+    root, alembic = logging.getLogger(), logging.getLogger("alembic")
+    saved = root.handlers[:], root.level, alembic.level
+    try:
+        configure_logging("info", "json")
+        logging.getLogger("authgate").info("rest listening on %s", "http://127.0.0.1:8000")
+        logging.getLogger("authgate").debug("below the level")
+        stop_logging()
+        logging.getLogger("authgate").info("stopped")
+    finally:
+        stop_logging()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        alembic.setLevel(saved[2])
+
+    lines = [json.loads(line) for line in stderr.getvalue().splitlines()]
+    assert [line["message"] for line in lines] == [
+        "rest listening on http://127.0.0.1:8000",
+        "stopped",
+    ]

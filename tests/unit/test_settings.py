@@ -107,6 +107,7 @@ def test_data_dir_is_parsed_as_a_path() -> None:
         ("AUTHGATE_AUDIENCE", "orders-api", "audience"),
         ("AUTHGATE_BOOTSTRAP_EMAIL", "root@example.com", "bootstrap_email"),
         ("AUTHGATE_LOG_LEVEL", "DEBUG", "log_level"),
+        ("AUTHGATE_EVENT_LOOP", "asyncio", "event_loop"),
     ],
 )
 def test_text_is_taken_from_the_environment_as_is(variable: str, raw: str, name: str) -> None:
@@ -170,6 +171,8 @@ def test_settings_are_frozen() -> None:
         # One connection per store thread: each would see its own empty in-memory database.
         ({"AUTHGATE_DATABASE_URL": "sqlite://"}, "database_url"),
         ({"AUTHGATE_DATABASE_URL": "sqlite:///:memory:"}, "database_url"),
+        ({"AUTHGATE_EVENT_LOOP": "tokio"}, "event_loop"),
+        ({"AUTHGATE_EVENT_LOOP": "UVLOOP"}, "event_loop"),
     ],
 )
 def test_invalid_value_raises_value_error_naming_it(environ: dict[str, str], named: str) -> None:

@@ -12,7 +12,8 @@ from typing import Any, NoReturn
 
 from authgate.core.errors import AuthError
 from authgate.core.memory import configure_allocator
-from authgate.observability.logs import configure_logging
+from authgate.observability.logs import configure_logging, stop_logging
+from authgate.process.event_loop import run_on
 from authgate.process.settings import Settings
 
 
@@ -120,6 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     try:
+        return _run(args, settings)
+    finally:
+        stop_logging()  # every queued log line is written before the process ends
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
         if args.command == "serve":
             # Imported here: the admin commands need neither door's stack (a second saved).
             if settings.workers > 1:
@@ -128,21 +136,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return supervise(settings)
             from authgate.process.server import serve_forever
 
-            asyncio.run(serve_forever(settings))
+            run_on(settings.event_loop, serve_forever(settings))
         else:
             from authgate.process.commands import run_admin
 
             asyncio.run(run_admin(args, settings))
     except AuthError as error:
         fields = "; ".join(f"{k}: {' '.join(v)}" for k, v in sorted(error.field_errors.items()))
-        print(f"authgate: error: {fields or error.detail}", file=sys.stderr)
-        return 1
+        return _error(fields or error.detail)
     except KeyboardInterrupt:
         return 130
     except OSError as error:
-        print(f"authgate: error: {error}", file=sys.stderr)
-        return 1
+        return _error(str(error))
     return 0
+
+
+def _error(message: str) -> int:
+    """The one-line error, written after the log lines queued before it; exit code 1."""
+    stop_logging()
+    print(f"authgate: error: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import uvicorn
 from authgate.core import passwords
 from authgate.core.operations import AuthCore
 from authgate.grpc.server import start_grpc_door
+from authgate.process.event_loop import loop_kind
 from authgate.process.runtime import open_runtime
 from authgate.process.settings import Settings, split_address
 from authgate.rest.app import create_rest_app
@@ -56,6 +57,7 @@ async def serve_forever(settings: Settings, *, prepare: bool = True) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    log.info("serving on the %s event loop", loop_kind(loop))
     # Workers share the machine's cores: each hashes on its share of them.
     passwords.share_cores(settings.workers)
     try:

@@ -18,6 +18,7 @@ import limits
 from authgate.store.database_url import parse_database_url
 
 ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
+EVENT_LOOPS = ("uvloop", "asyncio")
 
 
 def _setting(default: Any, env: str, help: str, *, flag: bool = True) -> Any:
@@ -93,6 +94,9 @@ class Settings:
     cache_entries: int = _setting(
         10000, "AUTHGATE_CACHE_ENTRIES", "entries each cache of a process holds at the most"
     )
+    event_loop: str = _setting(
+        "uvloop", "AUTHGATE_EVENT_LOOP", "the loop serving both doors: uvloop, or asyncio's own"
+    )
     log_format: str = _setting(
         "text", "AUTHGATE_LOG_FORMAT", "text, or json for one JSON object per line"
     )
@@ -119,6 +123,8 @@ class Settings:
             problems.append("public_url: expected http(s)://host[:port][/path], no query")
         if self.log_format not in ("text", "json"):
             problems.append("log_format must be text or json")
+        if self.event_loop not in EVENT_LOOPS:
+            problems.append(f"event_loop must be one of {', '.join(EVENT_LOOPS)}")
         if self.workers < 1:
             problems.append("workers must be at least 1")
         if self.cache_staleness_ms < 0:

@@ -25,7 +25,8 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from authgate.core.memory import configure_allocator, release_free_memory
-from authgate.observability.logs import configure_logging
+from authgate.observability.logs import configure_logging, stop_logging
+from authgate.process.event_loop import run_on
 from authgate.process.settings import Settings, split_address
 
 log = logging.getLogger("authgate")
@@ -62,7 +63,15 @@ def _worker(settings: Settings, prepared: Connection) -> None:
     # Until serve_forever installs its own handlers, a stop means: exit without serving.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _leave_before_serving)
+    # A spawned process has no writing thread of its parent's: it starts its own.
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        _serve_when_prepared(settings, prepared)
+    finally:
+        stop_logging()  # every queued line is written before the worker exits
+
+
+def _serve_when_prepared(settings: Settings, prepared: Connection) -> None:
     from authgate.process.server import (
         serve_forever,  # the door stack, about a second, as the store is prepared
     )
@@ -75,7 +84,7 @@ def _worker(settings: Settings, prepared: Connection) -> None:
         prepared.recv_bytes()
     except EOFError:
         return  # the supervisor is gone without preparing the store: nothing to serve for
-    asyncio.run(serve_forever(settings, prepare=False))
+    run_on(settings.event_loop, serve_forever(settings, prepare=False))
 
 
 def supervise(settings: Settings) -> int:
