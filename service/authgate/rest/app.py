@@ -23,6 +23,7 @@ from authgate import declared_access
 from authgate.core.access import Requirement
 from authgate.core.errors import AuthError
 from authgate.core.operations import AuthCore
+from authgate.rest.handler_calls import DecoratedOnceApi
 from authgate.rest.observability import RestObservability
 from authgate.rest.problems import auth_error_problem, http_error_problem, unexpected_error_problem
 from authgate.rest.routes import OperationNames
@@ -201,6 +202,8 @@ def create_rest_app(
             swagger_ui_path="/api/v1/ui", spec_path="/api/v1/openapi.json"
         ),
     )
+    # Handlers decorated once per operation, not per request (rest/handler_calls.py).
+    app._middleware_app.api_cls = DecoratedOnceApi
     # A dict, not the path: Connexion would parse the file again, with the pure-Python loader.
     app.add_api(spec, validator_map=validators, validate_responses=False)
     app.add_middleware(

@@ -18,6 +18,7 @@ from jsonschema import Draft4Validator, ValidationError
 from starlette.datastructures import Headers
 
 from authgate.core.errors import invalid_request
+from authgate.rest.handler_calls import keep_parsed_body
 from authgate.rest.schema_checks import Check, compile_check
 
 _TYPE_NAMES = {
@@ -108,11 +109,13 @@ class FieldErrorsJSONBodyValidator(JSONRequestBodyValidator):
         if not raw.strip():
             return None
         try:
-            return json.loads(raw.decode(self._encoding), object_pairs_hook=_unique_keys)
+            body = json.loads(raw.decode(self._encoding), object_pairs_hook=_unique_keys)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
             raise invalid_request({"body": [f"JSON parse error: {error}"]}) from error
         except _DuplicateKey as error:
             raise invalid_request({str(error): ["Duplicate key in JSON object."]}) from error
+        keep_parsed_body(scope, body, self._encoding)  # the handler's `body`, not parsed again
+        return body
 
     async def wrap_receive(self, receive: Any, *, scope: Any) -> Any:
         if self._required and not int(Headers(scope=scope).get("content-length", 0) or 0):
