@@ -13,7 +13,8 @@ import yaml
 from connexion import AsyncApp
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException, UnsupportedMediaTypeProblem
-from connexion.middleware import MiddlewarePosition
+from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.validators import VALIDATOR_MAP
 from starlette.exceptions import HTTPException
@@ -112,6 +113,44 @@ class RequestBodyGuard:
         return b"".join(chunks)
 
 
+class SwaggerUIOnItsPaths(SwaggerUIMiddleware):
+    """Connexion's Swagger UI middleware, for the UI's own paths only.
+
+    It sends every request through a router of its own (the UI's routes, then a default that
+    hands the request on): 11 µs of a REST verify's CPU, measured in-process (the app over a
+    stub core, py-spy). A request whose path starts with none of the UI's routes (the route's
+    text before any `{`, without its last slash, so that a slash redirect still happens)
+    could match none of them: it goes on at once, with a copy of its scope, as the default
+    would have handed it on.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app)
+        self.prefixes: tuple[str, ...] = ()
+
+    def add_api(self, specification: Any, **kwargs: Any) -> None:
+        super().add_api(specification, **kwargs)
+        self.prefixes = tuple(_route_prefixes(self.router.routes, ""))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(self.prefixes):
+            await self.app(dict(scope), receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _route_prefixes(routes: Any, base: str) -> list[str]:
+    found = []
+    for route in routes:
+        path = base + route.path.split("{", 1)[0]
+        inner = getattr(route, "routes", None)
+        if inner:
+            found += _route_prefixes(inner, path)
+        else:
+            found.append(path.rstrip("/"))
+    return found
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
@@ -198,6 +237,10 @@ def create_rest_app(
     app = AsyncApp(
         "authgate",
         lifespan=lifespan,
+        middlewares=[
+            SwaggerUIOnItsPaths if middleware is SwaggerUIMiddleware else middleware
+            for middleware in ConnexionMiddleware.default_middlewares
+        ],
         swagger_ui_options=SwaggerUIOptions(
             swagger_ui_path="/api/v1/ui", spec_path="/api/v1/openapi.json"
         ),
