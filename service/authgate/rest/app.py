@@ -28,6 +28,7 @@ from authgate.rest.handler_calls import DecoratedOnceApi
 from authgate.rest.observability import RestObservability
 from authgate.rest.problems import auth_error_problem, http_error_problem, unexpected_error_problem
 from authgate.rest.routes import OperationNames
+from authgate.rest.security_handlers import SECURITY_MAP
 from authgate.rest.validation import (
     FieldErrorsJSONBodyValidator,
     FieldErrorsParameterValidator,
@@ -248,7 +249,7 @@ def create_rest_app(
     # Handlers decorated once per operation, not per request (rest/handler_calls.py).
     app._middleware_app.api_cls = DecoratedOnceApi
     # A dict, not the path: Connexion would parse the file again, with the pure-Python loader.
-    app.add_api(spec, validator_map=validators, validate_responses=False)
+    app.add_api(spec, validator_map=validators, security_map=SECURITY_MAP, validate_responses=False)
     app.add_middleware(
         RequestBodyGuard, position=MiddlewarePosition.BEFORE_ROUTING, limit=max_body_bytes
     )
