@@ -8,9 +8,9 @@ never a header value, body, token or password.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from authgate.observability import metrics
@@ -21,13 +21,36 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def request_id(offered: str | None) -> str:
-    return offered if offered and _SANE_ID.fullmatch(offered) else uuid.uuid4().hex
+    return offered if offered and _SANE_ID.fullmatch(offered) else new_request_id()
+
+
+def new_request_id() -> str:
+    """`uuid.uuid4().hex`, without building a UUID object: 16 random bytes with RFC 9562's
+    version (4) and variant bits set, in hex (timeit: 2.1 -> 0.7 µs)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
+
+
+# (door, operation, outcome) -> its request counter and latency histogram. `labels()` takes a
+# lock and checks its arguments on every call: 6.6 µs for the pair, 2.6 µs for the children
+# (timeit, this project's 2-core benchmark VM). Both doors name only known operations and
+# outcomes ("other" for an unknown REST path), so this stays small.
+_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
 
 def record_request(door: str, operation: str, outcome: str, started: float, **fields: Any) -> None:
     elapsed = time.perf_counter() - started
-    metrics.REQUESTS.labels(door, operation, outcome).inc()
-    metrics.LATENCY.labels(door, operation).observe(elapsed)
+    series = _series.get((door, operation, outcome))
+    if series is None:
+        series = (
+            metrics.REQUESTS.labels(door, operation, outcome),
+            metrics.LATENCY.labels(door, operation),
+        )
+        _series[door, operation, outcome] = series
+    series[0].inc()
+    series[1].observe(elapsed)
     if log.isEnabledFor(logging.INFO):
         line: dict[str, object] = {"door": door, "operation": operation, "outcome": outcome}
         line.update(duration_ms=round(elapsed * 1000, 2), **fields)

@@ -11,11 +11,15 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from connexion.json_schema import Draft4RequestValidator
+from connexion.utils import is_null, is_nullable
 from connexion.validators import FormDataValidator, JSONRequestBodyValidator, ParameterValidator
-from jsonschema import ValidationError
+from jsonschema import Draft4Validator, ValidationError
 from starlette.datastructures import Headers
 
 from authgate.core.errors import invalid_request
+from authgate.rest.handler_calls import keep_parsed_body
+from authgate.rest.schema_checks import Check, compile_check
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -52,6 +56,39 @@ def _field(error: ValidationError) -> str:
     return ".".join(map(str, error.absolute_path)) or "body"
 
 
+class _SchemaValidators:
+    """One jsonschema validator per schema of the spec, and its compiled check, built on
+    first use and kept.
+
+    Connexion builds a new validator for every request (its `_validator` is a property, and
+    the parameter validator deep-copies each parameter and builds a Draft4Validator for it);
+    a validator holds no per-call state, so one per schema serves every request. Keyed by the
+    schema's identity: Connexion hands the spec's own dicts over on every request, and the
+    entry keeps its schema alive, so an id is never reused while it is cached.
+    """
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._keywords = frozenset(make.VALIDATORS)
+        self._formats = frozenset(Draft4Validator.FORMAT_CHECKER.checkers)
+        self._built: dict[int, tuple[Any, Any, Check | None]] = {}
+
+    def __call__(self, schema: Any) -> tuple[Any, Check | None]:
+        """(the validator, a compiled yes-or-no check or None) for `schema`."""
+        found = self._built.get(id(schema))
+        if found is None or found[0] is not schema:
+            validator = self._make(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+            found = (schema, validator, compile_check(schema, self._keywords, self._formats))
+            self._built[id(schema)] = found
+        return found[1], found[2]
+
+
+# Bodies: what Connexion's JSON and form validators build (nullable-aware Draft 4).
+_body_validator = _SchemaValidators(Draft4RequestValidator)
+# Query parameters: what ParameterValidator.validate_parameter builds (plain Draft 4).
+_parameter_validator = _SchemaValidators(Draft4Validator)
+
+
 class _DuplicateKey(ValueError):
     """A JSON object named the same key twice; the message is the key."""
 
@@ -72,11 +109,13 @@ class FieldErrorsJSONBodyValidator(JSONRequestBodyValidator):
         if not raw.strip():
             return None
         try:
-            return json.loads(raw.decode(self._encoding), object_pairs_hook=_unique_keys)
+            body = json.loads(raw.decode(self._encoding), object_pairs_hook=_unique_keys)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
             raise invalid_request({"body": [f"JSON parse error: {error}"]}) from error
         except _DuplicateKey as error:
             raise invalid_request({str(error): ["Duplicate key in JSON object."]}) from error
+        keep_parsed_body(scope, body, self._encoding)  # the handler's `body`, not parsed again
+        return body
 
     async def wrap_receive(self, receive: Any, *, scope: Any) -> Any:
         if self._required and not int(Headers(scope=scope).get("content-length", 0) or 0):
@@ -88,11 +127,31 @@ class FieldErrorsJSONBodyValidator(JSONRequestBodyValidator):
             if not self._required:
                 return None
             raise invalid_request({"body": ["Request body must not be empty."]})
-        _refuse_schema_errors(self._validator, body)
+        _refuse_schema_errors(self._schema, body)
         return None
 
 
 class FieldErrorsParameterValidator(ParameterValidator):
+    @staticmethod
+    def validate_parameter(
+        parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
+    ) -> str | None:
+        """ParameterValidator.validate_parameter with its validator built once per parameter;
+        the same checks, in the same order, and the same message."""
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is not None:
+            validator, check = _parameter_validator(param.get("schema", param))
+            if check is not None and check(value):
+                return None
+            try:
+                validator.validate(value)
+            except ValidationError as exception:
+                return str(exception)
+        elif param.get("required"):
+            return f"Missing {parameter_type} parameter '{param['name']}'"
+        return None
+
     def validate_request(self, request: Any) -> None:
         errors: dict[str, list[str]] = {}
         for param in self.parameters.get("query", []):
@@ -125,12 +184,15 @@ class StrictFormValidator(FormDataValidator):
         return parse_form(b"".join([chunk async for chunk in stream]))
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
-        _refuse_schema_errors(self._validator, body)
+        _refuse_schema_errors(self._schema, body)
         return None
 
 
-def _refuse_schema_errors(validator: Any, body: Any) -> None:
+def _refuse_schema_errors(schema: Any, body: Any) -> None:
     """invalid_request naming every field the schema refuses, each with its messages."""
+    validator, check = _body_validator(schema)
+    if check is not None and check(body):
+        return
     errors: dict[str, list[str]] = {}
     for error in validator.iter_errors(body):
         errors.setdefault(_field(error), []).append(_message(error))
