@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -50,6 +51,8 @@ class ServerProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            # A group of its own: stop() can end workers that outlived their supervisor.
+            start_new_session=True,
         )
         self._collector = threading.Thread(target=self._collect, daemon=True)
         self._collector.start()
@@ -89,12 +92,22 @@ class ServerProcess:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._kill_group()
                 self.process.wait()
         self._collector.join(timeout=5)
+        if self._collector.is_alive():
+            # A worker that outlived its supervisor still holds the stderr pipe, so the
+            # collector never reads its end, and closing the pipe under it would block.
+            self._kill_group()
+            self._collector.join(timeout=5)
         if self.process.stderr is not None:
             self.process.stderr.close()
         return self.process.returncode
+
+    def _kill_group(self) -> None:
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def wait_for(
