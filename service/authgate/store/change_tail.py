@@ -115,8 +115,8 @@ class _Listener(threading.Thread):
                 while not self._stopping.is_set():
                     self._catch_up()
                     attempt, failing = 0, False
-                    for _ in self._connection.notifies(timeout=HEARTBEAT, stop_after=1):
-                        pass
+                    # Returns on the first NOTIFY, or empty once HEARTBEAT has passed.
+                    list(self._connection.notifies(timeout=HEARTBEAT, stop_after=1))
             except RuntimeError:
                 return  # the event loop has closed: nobody to tell
             except Exception as error:  # the connection failed: reconnect, after a pause
