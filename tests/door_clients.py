@@ -9,6 +9,7 @@ synchronous code, for the system tests that talk to real `authgate serve` proces
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from authgate.process.settings import Settings
 from authgate.v1 import auth_pb2, auth_pb2_grpc
 
 from accounts import ADMIN_EMAIL, ADMIN_PASSWORD
@@ -310,3 +312,36 @@ def blocking_login(
 
 def claims(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
+
+
+# AUTHGATE_CACHE_STALENESS_MS's default, in seconds: a revocation written by one process is
+# refused by every serving process within it.
+STALENESS_BOUND = Settings().cache_staleness_ms / 1000
+
+
+def _refused_in_time(started: float, since: float) -> None:
+    """A call that started once the bound had passed since `since` was accepted: fail."""
+    assert started - since < STALENESS_BOUND, f"accepted {started - since:.3f} s after the write"
+
+
+async def refused_within_bound(call: Callable[[], Awaitable[Outcome]], since: float) -> Outcome:
+    """Call until refused; the refusal. Every call that starts once the staleness bound has
+    passed since `since` (a write's return) must be refused."""
+    while True:
+        started = time.monotonic()
+        outcome = await call()
+        if not outcome.ok:
+            return outcome
+        _refused_in_time(started, since)
+        await asyncio.sleep(0.002)
+
+
+def blocking_refused_within_bound(call: Callable[[], Outcome], since: float) -> Outcome:
+    """refused_within_bound, for a BlockingDoor's calls."""
+    while True:
+        started = time.monotonic()
+        outcome = call()
+        if not outcome.ok:
+            return outcome
+        _refused_in_time(started, since)
+        time.sleep(0.002)

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -128,23 +127,6 @@ def wait_for(
     return time.monotonic() - start
 
 
-# AUTHGATE_CACHE_STALENESS_MS's default, in seconds: a revocation written by one process is
-# refused by every other serving process within it.
-STALENESS_BOUND = 0.1
-
-
-def refused_within_bound(call: Callable[[], Any], since: float) -> Any:
-    """Call until refused; the refusal. Every call that starts once the staleness bound has
-    passed since `since` (a write's return) must be refused; fails after ten times the bound."""
-    while True:
-        started = time.monotonic()
-        outcome = call()
-        if not outcome.ok:
-            return outcome
-        assert started - since < STALENESS_BOUND, f"accepted {started - since:.3f} s after"
-        time.sleep(0.002)
-
-
 def wait_for_lines(server: ServerProcess, text: str, count: int, timeout: float = 20) -> None:
     wait_for(lambda: server.log.count(text) >= count, timeout, report=lambda: server.log)
 
@@ -205,14 +187,23 @@ class Account:
     email: str
 
 
+def cli(server: ServerProcess, *words: str, stdin: str = "") -> str:
+    """Run `authgate WORDS...` against the server's store (its environment); its output.
+    The command must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "authgate", *words],
+        input=stdin, env=server.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def create_account(server: ServerProcess, email: str, staff: bool = False) -> Account:
     """`authgate users create` against the server's store, with PASSWORD; the new account."""
-    created = subprocess.run(
-        [sys.executable, "-m", "authgate", "users", "create", "--email", email,
-         "--password-stdin", *(["--staff"] if staff else [])],
-        input=f"{PASSWORD}\n", env=server.env, capture_output=True, text=True, timeout=60,
+    created = cli(
+        server, "users", "create", "--email", email, "--password-stdin",
+        *(["--staff"] if staff else []), stdin=f"{PASSWORD}\n",
     )  # fmt: skip
-    assert created.returncode == 0, created.stderr
-    found = re.search(r"created (\S+) \((\w+)\)", created.stdout)
-    assert found, created.stdout
+    found = re.search(r"created (\S+) \((\w+)\)", created)
+    assert found, created
     return Account(id=found.group(2), email=found.group(1))

@@ -36,8 +36,8 @@ from authgate.store.users import UserStore
 from authgate.v1 import auth_pb2, auth_pb2_grpc
 
 from databases import temporary_postgres_database
-from door_clients import BlockingDoor, Outcome, RestDoor
-from servers import STALENESS_BOUND, ServerProcess, logged_fields, open_door, wait_for
+from door_clients import STALENESS_BOUND, BlockingDoor, Outcome, RestDoor
+from servers import ServerProcess, logged_fields, open_door, wait_for
 from tcp_proxy import CutMode, TcpProxy
 
 RUN = secrets.token_hex(4)

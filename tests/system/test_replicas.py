@@ -20,8 +20,8 @@ from authgate.store.database import Database
 from authgate.store.users import UserStore
 
 from databases import temporary_postgres_database
-from door_clients import BlockingDoor, Outcome
-from servers import ServerProcess, open_door, refused_within_bound
+from door_clients import BlockingDoor, Outcome, blocking_refused_within_bound
+from servers import ServerProcess, open_door
 
 REDIS_URL = os.environ.get("AUTHGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 RUN = secrets.token_hex(4)  # the limiter's Redis keys are global: fresh emails every run
@@ -163,7 +163,7 @@ def test_refresh_token_revoked_on_a_is_refused_on_b(
     revoked = on_a.revoke_token(refresh)
     assert revoked.ok, revoked
     since = time.monotonic()
-    verified = refused_within_bound(lambda: on_b.verify_token(refresh), since)
+    verified = blocking_refused_within_bound(lambda: on_b.verify_token(refresh), since)
     refreshed = on_b.refresh_token(refresh)
 
     assert (refreshed.reason, verified.reason) == ("token_not_valid", "token_not_valid")
@@ -179,7 +179,7 @@ def test_logout_everywhere_on_b_refuses_earlier_tokens_on_a(
     logged_out = on_b.revoke_all_tokens(login(on_b, user_email).data["access"])
     assert logged_out.ok, logged_out
     since = time.monotonic()
-    listing = refused_within_bound(lambda: on_a.list_users(earlier.data["access"]), since)
+    listing = blocking_refused_within_bound(lambda: on_a.list_users(earlier.data["access"]), since)
     refreshed = on_a.refresh_token(earlier.data["refresh"])
 
     assert (listing.reason, refreshed.reason) == ("token_not_valid", "token_not_valid")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,12 +13,12 @@ import pytest
 
 from accounts import BOOTSTRAP_ADMIN, PASSWORD
 from databases import own_database, temporary_postgres_database
-from door_clients import BlockingDoor, blocking_login
+from door_clients import BlockingDoor, blocking_login, blocking_refused_within_bound
 from servers import (
     ServerProcess,
+    cli,
     create_account,
     open_door,
-    refused_within_bound,
     start_workers,
     worker_pids,
 )
@@ -39,14 +37,6 @@ def pool(tmp_path: Path, database_url: str) -> Iterator[ServerProcess]:
             yield server
         finally:
             assert server.stop() == 0, server.log
-
-
-def cli(server: ServerProcess, *words: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "authgate", *words],
-        env=server.env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
 
 
 def connections_held(pid: int, port: int) -> int:
@@ -70,7 +60,7 @@ def assert_every_connection_refuses_within_the_bound(
     doors: list[BlockingDoor], access: str, since: float
 ) -> None:
     for door in doors:
-        refusal = refused_within_bound(lambda door=door: door.list_users(access), since)
+        refusal = blocking_refused_within_bound(lambda door=door: door.list_users(access), since)
         assert refusal.reason == "token_not_valid", refusal
 
 

@@ -1,9 +1,9 @@
 """The event loop that serves both doors: uvloop by default, asyncio's own on request.
 
-uvloop runs the same asyncio code on libuv; on this project's 2-core machine it served 9 to
-21 % more REST requests per second than asyncio's selector loop. grpc.aio serves on either
-loop. AUTHGATE_EVENT_LOOP=asyncio keeps the standard library's loop, to rule uvloop out when
-something misbehaves.
+uvloop runs the same asyncio code on libuv, with less CPU per request than asyncio's
+selector loop (the figures, measured on this project's 2-core machine, are in
+docs/benchmarks.md). grpc.aio serves on either loop. AUTHGATE_EVENT_LOOP=asyncio keeps the
+standard library's loop, to rule uvloop out when something misbehaves.
 """
 
 from __future__ import annotations
