@@ -106,10 +106,29 @@ class PreparingPool:
         self.server.process.send_signal(signal.SIGCONT)
 
 
+def workers_running(server: ServerProcess) -> int:
+    """Workers that have what the supervisor sends a spawned child.
+
+    The supervisor writes a spawned worker's start-up data into a pipe after the child is
+    exec'd: a supervisor frozen in between leaves that worker waiting for it forever (seen
+    once in a CI run: one worker never logged). A worker that has the data runs `_worker`,
+    whose first act starts its log-writing thread, so from then on it has two threads.
+    """
+    running = 0
+    for pid in worker_pids(server):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:  # it exited meanwhile
+            continue
+        threads = re.search(r"^Threads:\s+(\d+)", status, re.MULTILINE)
+        running += threads is not None and int(threads.group(1)) >= 2
+    return running
+
+
 @pytest.fixture
 def preparing_pool(tmp_path: Path) -> Iterator[PreparingPool]:
     """The SQLite file is locked, so the supervisor cannot finish migrating it; and the
-    supervisor is frozen (SIGSTOP) as soon as its workers exist, so SQLite's 5 s busy timeout
+    supervisor is frozen (SIGSTOP) as soon as its workers run, so SQLite's 5 s busy timeout
     does not run out however long the workers take to import."""
     lock = sqlite3.connect(tmp_path / "authgate.sqlite3", isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")
@@ -117,7 +136,7 @@ def preparing_pool(tmp_path: Path) -> Iterator[PreparingPool]:
     with ThreadPoolExecutor(1) as background:
         started = background.submit(server.start)
         wait_for(
-            lambda: server.process is not None and len(worker_pids(server)) >= 2,
+            lambda: server.process is not None and workers_running(server) >= 2,
             20,
             interval=0.01,
             report=lambda: server.log,
