@@ -8,3 +8,14 @@ BOOTSTRAP_ADMIN = {
     "AUTHGATE_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
 }
 PASSWORD = "correct horse battery"
+
+# The key-encryption key of every test server on PostgreSQL, where one is required: the same
+# for every process of the run (servers, replicas, the CLI), as it is for a deployment's.
+KEY_ENCRYPTION_KEY = "dGVzdHMtb25seS1rZXktZW5jcnlwdGlvbi1rZXktMzI="
+
+
+def with_key_encryption_key(env: dict[str, str]) -> dict[str, str]:
+    """`env` with the tests' key-encryption key, when its store is PostgreSQL and it has none."""
+    if "postgresql" in env.get("AUTHGATE_DATABASE_URL", ""):
+        return {"AUTHGATE_KEY_ENCRYPTION_KEY": KEY_ENCRYPTION_KEY, **env}
+    return env

@@ -7,21 +7,23 @@ subprocess: a scenario's request and the server's handling of it share one event
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from authgate.core import keys
 from authgate.core.clients import NewSecret
+from authgate.core.keys import KeySet
 from authgate.core.tokens import TokenCodec
 from authgate.core.users import User
 from authgate.process.runtime import Runtime, open_runtime
 from authgate.process.server import RunningDoors, running_doors
 from authgate.process.settings import Settings
 
-from accounts import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD
+from accounts import ADMIN_EMAIL, ADMIN_PASSWORD, KEY_ENCRYPTION_KEY, PASSWORD
 
 _numbers = itertools.count()
 
@@ -58,8 +60,14 @@ class Service:
 
     def codec(self, **options: Any) -> TokenCodec:
         """A TokenCodec holding the server's own keys (any clock): real, validly signed tokens."""
-        key_set = keys.read_key_file(self.settings.data_dir / keys.KEY_FILE_NAME)
-        return TokenCodec(key_set, **{"issuer": self.settings.issuer, **options})
+        key_set = self.runtime.core.tokens.keys.current
+        # The server's signing key, signing at any time the test's clock says.
+        signing = key_set.signing(time.time())
+        record = dataclasses.replace(signing.record, activates_at=0.0, deactivates_at=None)
+        timeless = dataclasses.replace(signing, record=record)
+        others = tuple(key for key in key_set.keys if key.kid != signing.kid)
+        keys = KeySet((timeless, *others), key_set.retention)
+        return TokenCodec(keys, **{"issuer": self.settings.issuer, **options})
 
 
 @contextlib.asynccontextmanager
@@ -76,10 +84,14 @@ async def serving(
         bootstrap_password=ADMIN_PASSWORD,
         # A test's drain need not wait for the 10 s an operator would allow.
         shutdown_grace_seconds=1.0,
-        **settings,
+        **{"key_encryption_key": _kek_for(database_url), **settings},
     )
     async with (
-        open_runtime(chosen, caching=True) as runtime,
+        open_runtime(chosen, caching=True, follow_algorithm=True) as runtime,
         running_doors(runtime.core, chosen) as doors,
     ):
         yield Service(chosen, runtime, doors)
+
+
+def _kek_for(database_url: str) -> str:
+    return KEY_ENCRYPTION_KEY if database_url.startswith("postgresql") else ""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from accounts import BOOTSTRAP_ADMIN, PASSWORD
+from accounts import BOOTSTRAP_ADMIN, PASSWORD, with_key_encryption_key
 from door_clients import BlockingDoor
 
 _REST = re.compile(r"rest listening on (http://[\w.:\[\]]+)")
@@ -30,13 +30,15 @@ class ServerProcess:
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
-        self.env = {
-            **os.environ,
-            "AUTHGATE_DATA_DIR": str(data_dir),
-            "AUTHGATE_HTTP_ADDR": "127.0.0.1:0",
-            "AUTHGATE_GRPC_ADDR": "127.0.0.1:0",
-            **(env or {}),
-        }
+        self.env = with_key_encryption_key(
+            {
+                **os.environ,
+                "AUTHGATE_DATA_DIR": str(data_dir),
+                "AUTHGATE_HTTP_ADDR": "127.0.0.1:0",
+                "AUTHGATE_GRPC_ADDR": "127.0.0.1:0",
+                **(env or {}),
+            }
+        )
         self.lines: list[str] = []
         self.http_url = ""
         self.grpc_target = ""

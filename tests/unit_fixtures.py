@@ -6,20 +6,24 @@ A plain module (not conftest.py): tests import what they use.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 
 from authgate.core.access import Caller, scopes_of
 from authgate.core.admin import Administration
-from authgate.core.keys import Key, KeySet
+from authgate.core.keys import Key, KeyRecord, KeySet
 from authgate.core.operations import AuthCore, RefreshPolicy
+from authgate.core.signers import LocalSigner, new_kid, new_private_key
 from authgate.core.throttle import LoginThrottle
 from authgate.core.tokens import TokenCodec
 from authgate.core.users import User, new_user_id
@@ -47,21 +51,50 @@ class Clock:
         return self.now
 
 
+@dataclass(frozen=True)
+class HandKey(Key):
+    """A key with its private half at hand, to sign tokens by hand as an attacker or a test."""
+
+    signing_key: Any = None
+
+
+def _generated(algorithm: str) -> HandKey:
+    kid, private = new_kid(), new_private_key(algorithm)
+    signer = LocalSigner(kid, algorithm, private)
+    raw: Any = private
+    if algorithm != "HS256":
+        raw = serialization.load_pem_private_key(private, password=None)
+    record = KeyRecord(kid, algorithm, signer.public_jwk(), None, KEY_CREATED_AT, KEY_CREATED_AT)
+    return HandKey(record, signer.verifying_key, signer, raw)
+
+
 @functools.cache
-def key_for(algorithm: str) -> Key:
+def key_for(algorithm: str) -> HandKey:
     """One generated key per algorithm for the whole run (RSA generation is slow)."""
-    return Key.generate(algorithm, KEY_CREATED_AT)
+    return _generated(algorithm)
 
 
 @functools.cache
-def other_key_for(algorithm: str) -> Key:
+def other_key_for(algorithm: str) -> HandKey:
     """A second, unrelated key: what an attacker could sign with."""
-    return Key.generate(algorithm, KEY_CREATED_AT)
+    return _generated(algorithm)
+
+
+def key_set_of(*keys: Key) -> KeySet:
+    """A set in which each key signed after the one before it, the last signing now; every
+    one of them verifies until long after NOW."""
+    dated = []
+    for n, key in enumerate(keys):
+        until = None if n == len(keys) - 1 else KEY_CREATED_AT + n + 1
+        record = dataclasses.replace(
+            key.record, activates_at=KEY_CREATED_AT + n, deactivates_at=until
+        )
+        dated.append(dataclasses.replace(key, record=record))
+    return KeySet(tuple(dated), retention=NOW)
 
 
 def key_set_for(algorithm: str) -> KeySet:
-    key = key_for(algorithm)
-    return KeySet((key,), key.kid)
+    return key_set_of(key_for(algorithm))
 
 
 def make_codec(

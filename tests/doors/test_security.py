@@ -9,14 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 
 import jwt
 import pytest
 import pytest_asyncio
-
-from authgate.core import keys
 
 from accounts import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD
 from databases import own_database
@@ -92,46 +89,6 @@ async def test_password_change_revokes_the_users_tokens(door, make_user, service
     assert_refused(await door.list_users(pair["access"]), "token_not_valid")
     assert_refused(await door.refresh_token(pair["refresh"]), "token_not_valid")
     assert (await door.issue_token(user.email, "a brand new password")).ok
-
-
-@pytest_asyncio.fixture(scope="module")
-async def keyed(tmp_path_factory, database_url) -> AsyncIterator[Service]:
-    """A service of this module's own: rotating its keys leaves the tier's `service` alone."""
-    with own_database(database_url) as url:
-        async with serving(
-            tmp_path_factory.mktemp("keyed"), url, login_limit_per_address="100000/minute"
-        ) as running:
-            yield running
-
-
-def rotate_keys(running: Service) -> str:
-    """What `authgate keys rotate` does to the data dir (the command: tests/system/test_cli.py);
-    the new active kid."""
-    settings = running.settings
-    # A retired key must outlive every token it signed.
-    retire_after = max(settings.access_token_lifetime, settings.refresh_token_lifetime)
-    return keys.rotate(settings.data_dir, settings.algorithm, retire_after).active_kid
-
-
-@pytest.mark.parametrize("kind", ["rest", "grpc"])
-async def test_key_rotation_keeps_earlier_tokens_working(keyed, doors_onto, kind):
-    door = doors_onto(kind, keyed)
-    before = await login(door)
-    old_kid = jwt.get_unverified_header(before["access"])["kid"]
-    rotated_kid = rotate_keys(keyed)
-    assert rotated_kid != old_kid
-    deadline = time.monotonic() + 5
-    while True:  # the server re-reads the key file within a second
-        after = await login(door)
-        new_kid = jwt.get_unverified_header(after["access"])["kid"]
-        if new_kid != old_kid or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.2)
-    assert new_kid == rotated_kid
-    assert (await door.list_users(before["access"])).ok
-    assert (await door.list_users(after["access"])).ok
-    assert (await door.refresh_token(before["refresh"])).ok
-    assert {old_kid, new_kid} <= {key["kid"] for key in (await door.get_jwks()).data["keys"]}
 
 
 async def test_audit_log_records_logins_without_secrets(door, caplog):

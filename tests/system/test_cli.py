@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from authgate.core import keys
 from authgate.store.database import Database
 from authgate.store.users import UserStore
 
@@ -515,22 +514,6 @@ def test_bootstrap_does_nothing_once_a_user_exists(data_dir: Path) -> None:
     bootstrap_once(data_dir, "other-root@example.com")
 
     assert listed(data_dir) == {"root@example.com": {"staff"}}
-
-
-# keys rotate
-
-
-def test_keys_rotate_adds_a_new_active_key_and_keeps_the_old(data_dir: Path) -> None:
-    created(data_dir, "alice@example.com")  # the first start generates the first key
-    first = keys.read_key_file(data_dir / keys.KEY_FILE_NAME).active_kid
-
-    result = authgate(data_dir, "keys", "rotate")
-
-    assert result.returncode == 0, result.stderr
-    document = json.loads((data_dir / keys.KEY_FILE_NAME).read_text())
-    assert document["active"] != first
-    assert document["active"] in result.stdout
-    assert [key["kid"] for key in document["keys"]] == [first, document["active"]]
 
 
 def test_an_old_schema_is_refused_when_migrations_are_left_to_the_operator(

@@ -19,7 +19,7 @@ import grpc
 import httpx
 import pytest
 
-from authgate.core import keys
+from authgate.process.key_setup import KEK_FILE_NAME
 from authgate.v1 import auth_pb2, auth_pb2_grpc
 
 from servers import ServerProcess
@@ -121,10 +121,13 @@ def test_a_server_that_migrated_its_new_store_does_not_keep_alembic(
     assert "sqlalchemy" not in maps
 
 
-def test_key_file_is_readable_by_the_owner_only(running: ServerProcess) -> None:
-    mode = stat.S_IMODE((running.data_dir / keys.KEY_FILE_NAME).stat().st_mode)
+def test_the_generated_key_encryption_key_is_readable_by_the_owner_only(
+    running: ServerProcess,
+) -> None:
+    mode = stat.S_IMODE((running.data_dir / KEK_FILE_NAME).stat().st_mode)
 
     assert mode == 0o600, oct(mode)
+    assert not (running.data_dir / "keys.json").exists()  # the signing keys are in the store
 
 
 def test_data_dir_is_closed_to_other_users(running: ServerProcess) -> None:

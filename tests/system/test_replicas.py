@@ -62,7 +62,8 @@ class Replicas:
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     require_redis(REDIS_URL)
-    data_dir: Path = tmp_path_factory.mktemp("replicas")  # one keys.json for both
+    # A data directory each, as on two machines: the signing keys are in the shared store.
+    data_dirs: Path = tmp_path_factory.mktemp("replicas")
     with temporary_postgres_database() as url:
         env = {
             "AUTHGATE_DATABASE_URL": url,
@@ -73,9 +74,9 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
             # Every test client is 127.0.0.1, and this counter lives in the shared Redis.
             "AUTHGATE_LOGIN_LIMIT_PER_ADDRESS": "100000/minute",
         }
-        a = ServerProcess(data_dir, env).start()  # creates the key file and the schema
+        a = ServerProcess(data_dirs / "a", env).start()  # creates the schema and the first key
         try:
-            b = ServerProcess(data_dir, env).start()
+            b = ServerProcess(data_dirs / "b", env).start()
         except BaseException:
             a.stop()
             raise

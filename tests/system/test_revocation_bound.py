@@ -4,7 +4,6 @@ within the staleness bound: each worker, and each replica, tails the change log.
 from __future__ import annotations
 
 import secrets
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,10 +91,8 @@ def test_a_cli_deactivation_is_refused_by_every_worker_within_the_bound(pool: Se
 def test_a_cli_deactivation_is_refused_by_every_replica_within_the_bound(tmp_path: Path):
     with temporary_postgres_database() as url:
         env = {**BOOTSTRAP_ADMIN, "AUTHGATE_DATABASE_URL": url}
+        # Replicas with data directories of their own sign with the keys in the store.
         first = ServerProcess(tmp_path / "a", env).start()
-        # Replicas sign with one key: the second gets a copy of the first's key file.
-        (tmp_path / "b").mkdir(mode=0o700)
-        shutil.copy(tmp_path / "a" / "keys.json", tmp_path / "b" / "keys.json")
         second = ServerProcess(tmp_path / "b", env).start()
         doors = [open_door(kind, s) for s in (first, second) for kind in ("rest", "grpc")]
         try:

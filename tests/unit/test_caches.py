@@ -3,23 +3,22 @@ token cache may never accept (a token past its `exp`, a token whose key has left
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from authgate.core.cache import BoundedCache
 from authgate.core.change_follower import FORGET_ALL_AFTER, ChangeFollower
 from authgate.core.errors import AuthError
-from authgate.core.keys import KeyRing, KeySet, write_key_file
+from authgate.core.key_ring import KeyRing
+from authgate.core.keys import KeySet
 from authgate.core.subject_states import SubjectStates
 from authgate.core.tokens import TokenCodec, TokenType
 from authgate.core.users import User
 from authgate.core.verified_tokens import VerifiedTokens
 from authgate.store.change_log import Change, ChangeKind
 
-from unit_fixtures import ISSUER, Clock, key_for, other_key_for
+from unit_fixtures import ISSUER, Clock, key_for, key_set_of, other_key_for
 
 STALENESS = 0.1
 
@@ -150,7 +149,7 @@ async def test_subject_caches_hold_their_bound_under_a_flood_of_subjects():
 def test_a_verified_token_is_never_accepted_after_its_exp():
     wall, monotonic = Clock(), Clock(1000.0)
     key = key_for("EdDSA")
-    codec = caching_codec(KeySet((key,), key.kid), wall, current_follower(monotonic), 10)
+    codec = caching_codec(key_set_of(key), wall, current_follower(monotonic), 10)
     token = codec.encode("U1", TokenType.ACCESS)
     codec.decode(token, TokenType.ACCESS)
     assert len(codec.verified) == 1
@@ -165,33 +164,61 @@ def test_a_verified_token_is_never_accepted_after_its_exp():
 def test_a_verified_token_keeps_its_type():
     wall, monotonic = Clock(), Clock(1000.0)
     key = key_for("EdDSA")
-    codec = caching_codec(KeySet((key,), key.kid), wall, current_follower(monotonic), 10)
+    codec = caching_codec(key_set_of(key), wall, current_follower(monotonic), 10)
     refresh = codec.encode("U1", TokenType.REFRESH)
     codec.decode(refresh, None)
     with pytest.raises(AuthError, match="wrong type"):
         codec.decode(refresh, TokenType.ACCESS)
 
 
-def test_a_verified_token_is_refused_once_its_key_leaves_the_key_set(tmp_path: Path):
+def ring_over(sets: list[KeySet], follower: ChangeFollower, clock: Clock) -> KeyRing:
+    """A ring whose store holds `sets[-1]`: the test appends a set to change what it holds."""
+
+    async def load() -> KeySet:
+        return sets[-1]
+
+    return KeyRing(sets[-1], load, follower, max_age=STALENESS, clock=clock)
+
+
+async def test_a_verified_token_is_refused_once_its_key_is_retired():
     wall, monotonic = Clock(), Clock(1000.0)
     old, new = key_for("EdDSA"), other_key_for("EdDSA")
-    path = tmp_path / "keys.json"
-    write_key_file(path, KeySet((old,), old.kid))
-    ring = KeyRing(path, KeySet((old,), old.kid), check_every=0.0)
-    codec = caching_codec(ring, wall, current_follower(monotonic), 10)
+    follower = current_follower(monotonic)
+    store = [key_set_of(old)]
+    codec = caching_codec(ring_over(store, follower, monotonic), wall, follower, 10)
     by_old = codec.encode("U1", TokenType.ACCESS)
-    codec.decode(by_old, TokenType.ACCESS)
-    write_key_file(path, KeySet((new,), new.kid))  # the old key retired
-    ring._mtime = -1.0  # the file's mtime may not have ticked within this test
+    await codec.checked(by_old, TokenType.ACCESS)
+    assert len(codec.verified) == 1
+    store.append(key_set_of(new))  # the old key retired, in the store
+    follower.caught_up([key_change(1, old.kid)], monotonic(), complete=True)
     with pytest.raises(AuthError, match="unknown key"):
-        codec.decode(by_old, TokenType.ACCESS)
+        await codec.checked(by_old, TokenType.ACCESS)
     assert len(codec.verified) == 0
+
+
+async def test_a_retired_key_is_refused_within_the_bound_when_the_tail_is_broken():
+    wall, monotonic = Clock(), Clock(1000.0)
+    old, new = key_for("EdDSA"), other_key_for("EdDSA")
+    follower = current_follower(monotonic)
+    store = [key_set_of(old)]
+    codec = caching_codec(ring_over(store, follower, monotonic), wall, follower, 10)
+    by_old = codec.encode("U1", TokenType.ACCESS)
+    store.append(key_set_of(new))  # retired, and the tail never says so
+    monotonic.now += STALENESS / 2
+    await codec.checked(by_old, TokenType.ACCESS)  # within the bound, the set in hand
+    monotonic.now += STALENESS
+    with pytest.raises(AuthError, match="unknown key"):
+        await codec.checked(by_old, TokenType.ACCESS)
+
+
+def key_change(seq: int, kid: str) -> Change:
+    return Change(seq, f"key:{kid}", ChangeKind.KEY_RETIRED, None, datetime.now(UTC))
 
 
 def test_verified_tokens_hold_their_bound_under_a_flood_of_distinct_tokens():
     wall, monotonic = Clock(), Clock(1000.0)
     key = key_for("EdDSA")
-    codec = caching_codec(KeySet((key,), key.kid), wall, current_follower(monotonic), 50)
+    codec = caching_codec(key_set_of(key), wall, current_follower(monotonic), 50)
     for n in range(1000):
         codec.decode(codec.encode(f"U{n}", TokenType.ACCESS), TokenType.ACCESS)
     assert len(codec.verified) == 50
@@ -201,12 +228,11 @@ def test_a_verified_token_cache_behind_its_tail_checks_every_token_in_full():
     wall, monotonic = Clock(), Clock(1000.0)
     key = key_for("EdDSA")
     follower = current_follower(monotonic)
-    codec = caching_codec(KeySet((key,), key.kid), wall, follower, 10)
+    codec = caching_codec(key_set_of(key), wall, follower, 10)
     token = codec.encode("U1", TokenType.ACCESS)
     monotonic.now += 1
     codec.decode(token, TokenType.ACCESS)
     assert len(codec.verified) == 0
-    retired = dataclasses.replace(key, kid="gone")
-    codec.keys = KeySet((retired,), retired.kid)
+    codec.keys = key_set_of(other_key_for("EdDSA"))  # the token's key retired
     with pytest.raises(AuthError):
         codec.decode(token, TokenType.ACCESS)

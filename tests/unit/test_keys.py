@@ -1,238 +1,171 @@
-"""Signing keys: created on first start in a 0600 file, kept by kid, rotated on demand."""
+"""Signing keys by their dates: staged rotation, the emergency path, retirement, and the JWKS."""
 
 from __future__ import annotations
 
-import json
-import os
-import stat
-from pathlib import Path
+import dataclasses
 
 import pytest
 
 from authgate.core import keys
-from authgate.core.tokens import TokenCodec, TokenType
+from authgate.core.errors import AuthError
+from authgate.core.keys import KeyRecord, KeySet, KeyState
 
-from unit_fixtures import ALGORITHMS, ISSUER, Clock
+from unit_fixtures import key_for
 
-T0 = 1_700_000_000
+T0 = 1_700_000_000.0
+DAY = 86400.0  # the retention: the longest token lifetime
+AHEAD = 1800.0
 
 
-def key_file(data_dir: Path) -> Path:
-    return data_dir / keys.KEY_FILE_NAME
+def record(kid: str, activates_at: float = T0, algorithm: str = "EdDSA", **dates) -> KeyRecord:
+    return KeyRecord(
+        kid, algorithm, {"kid": kid, "alg": algorithm}, b"sealed", T0, activates_at, **dates
+    )
 
 
-def key_file_document(data_dir: Path) -> dict[str, object]:
-    return json.loads(key_file(data_dir).read_text())
+def key_set(*records: KeyRecord) -> KeySet:
+    """A set of usable keys with these records (the key material is one test key's)."""
+    material = key_for("EdDSA")
+    return KeySet(tuple(dataclasses.replace(material, record=r) for r in records), DAY)
 
 
-def codec_for(key_set: keys.KeySet) -> TokenCodec:
-    return TokenCodec(key_set, issuer=ISSUER, clock=Clock())
+def apply(records: list[KeyRecord], writes: list[KeyRecord]) -> list[KeyRecord]:
+    written = {r.kid: r for r in writes}
+    return [written.pop(r.kid, r) for r in records] + list(written.values())
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_first_start_creates_the_key_file_readable_by_owner_only(
-    tmp_path: Path, algorithm: str
-) -> None:
-    keys.load_or_create(tmp_path, algorithm, now=T0)
+# States follow from the dates.
 
-    mode = os.stat(key_file(tmp_path)).st_mode
 
-    assert stat.S_ISREG(mode)
-    assert stat.S_IMODE(mode) == 0o600
+def test_a_key_is_next_then_active_then_retiring_then_retired():
+    key = record("k", activates_at=T0 + 10, deactivates_at=T0 + 20)
+    assert key.state(T0, DAY) is KeyState.NEXT
+    assert key.state(T0 + 10, DAY) is KeyState.ACTIVE
+    assert key.state(T0 + 20, DAY) is KeyState.RETIRING
+    assert key.state(T0 + 20 + DAY - 1, DAY) is KeyState.RETIRING
+    assert key.state(T0 + 20 + DAY, DAY) is KeyState.RETIRED
 
 
-def test_first_start_creates_a_missing_data_dir(tmp_path: Path) -> None:
-    data_dir = tmp_path / "nested" / "var"
+def test_a_retired_key_is_retired_whatever_its_other_dates_say():
+    key = record("k", retired_at=T0 + 5)
+    assert key.state(T0 + 5, DAY) is KeyState.RETIRED
+    assert not key.signs_at(T0 + 6)
 
-    keys.load_or_create(data_dir, "EdDSA", now=T0)
 
-    assert key_file(data_dir).is_file()
+# Staged rotation.
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_first_start_makes_one_active_key_of_the_configured_algorithm(
-    tmp_path: Path, algorithm: str
-) -> None:
-    key_set = keys.load_or_create(tmp_path, algorithm, now=T0)
+def test_a_staged_key_is_published_at_once_and_signs_only_after_the_publish_ahead():
+    old = record("old")
+    new = record("new", activates_at=T0 + 100 + AHEAD)
+    rows = apply([old], keys.rotation([old], new, T0 + 100))
+    rotated = key_set(*rows)
 
-    assert len(key_set.keys) == 1
-    assert key_set.active.algorithm == algorithm
-    assert key_set.active.created_at == T0
+    assert {jwk["kid"] for jwk in rotated.jwks(T0 + 100)} == {"old", "new"}
+    assert rotated.signing(T0 + 100).kid == "old"
+    assert rotated.signing(T0 + 100 + AHEAD - 0.001).kid == "old"
+    assert rotated.signing(T0 + 100 + AHEAD).kid == "new"
+    # The old key verifies until every token it signed has expired, then leaves.
+    assert rotated.verifying("old", T0 + 100 + AHEAD + DAY - 1) is not None
+    assert rotated.verifying("old", T0 + 100 + AHEAD + DAY) is None
+    assert [jwk["kid"] for jwk in rotated.jwks(T0 + 100 + AHEAD + DAY)] == ["new"]
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_loading_again_gives_the_same_active_kid(tmp_path: Path, algorithm: str) -> None:
-    first = keys.load_or_create(tmp_path, algorithm, now=T0)
+def test_the_signing_key_is_listed_first_in_the_jwks():
+    rows = apply([record("old")], keys.rotation([record("old")], record("new", T0 + 50), T0 + 1))
+    assert [jwk["kid"] for jwk in key_set(*rows).jwks(T0 + 2)] == ["old", "new"]
+    assert [jwk["kid"] for jwk in key_set(*rows).jwks(T0 + 50)] == ["new", "old"]
 
-    second = keys.load_or_create(tmp_path, algorithm, now=T0 + 60)
 
-    assert second.active_kid == first.active_kid
-    assert [key.kid for key in second.keys] == [key.kid for key in first.keys]
+def test_a_second_staged_rotation_is_refused_while_one_is_pending():
+    rows = apply([record("old")], keys.rotation([record("old")], record("a", T0 + AHEAD), T0))
+    with pytest.raises(AuthError, match="already staged"):
+        keys.rotation(rows, record("b", T0 + 1 + AHEAD), T0 + 1)
 
 
-def test_loading_again_leaves_the_file_unchanged(tmp_path: Path) -> None:
-    keys.load_or_create(tmp_path, "EdDSA", now=T0)
-    before = key_file(tmp_path).read_bytes()
+def test_an_emergency_rotation_signs_at_once_and_retires_the_staged_key():
+    rows = apply([record("old")], keys.rotation([record("old")], record("a", T0 + AHEAD), T0))
+    writes = keys.rotation(rows, record("now", T0 + 10), T0 + 10)
+    rows = apply(rows, writes)
+    after = key_set(*rows)
 
-    keys.load_or_create(tmp_path, "EdDSA", now=T0 + 60)
+    assert after.signing(T0 + 10).kid == "now"
+    assert after.signing(T0 + AHEAD + 1).kid == "now"  # the staged key never takes over
+    assert after.verifying("a", T0 + 10) is None
+    assert next(r for r in rows if r.kid == "a").sealed_private is None  # destroyed
+    assert after.verifying("old", T0 + 10) is not None  # its tokens still verify
 
-    assert key_file(tmp_path).read_bytes() == before
 
+def test_the_first_key_signs_at_once_whatever_the_publish_ahead():
+    [first] = keys.rotation([], record("first", T0 + AHEAD), T0)
+    assert first.activates_at == T0
+    assert key_set(first).signing(T0).kid == "first"
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_loaded_key_verifies_tokens_signed_before_restart(tmp_path: Path, algorithm: str) -> None:
-    token = codec_for(keys.load_or_create(tmp_path, algorithm)).encode("01USER", TokenType.ACCESS)
 
-    reloaded = codec_for(keys.load_or_create(tmp_path, algorithm))
+# Retirement.
 
-    assert reloaded.decode(token, TokenType.ACCESS).user_id == "01USER"
 
+def test_retiring_a_key_stops_it_verifying_at_once_and_destroys_it():
+    rows = apply([record("old")], keys.rotation([record("old")], record("new", T0 + 1), T0 + 1))
+    [retired] = keys.retirement(rows, "old", T0 + 2)
+    assert retired.sealed_private is None and retired.retired_at == T0 + 2
+    assert key_set(*apply(rows, [retired])).verifying("old", T0 + 2) is None
+    assert keys.retirement(apply(rows, [retired]), "old", T0 + 3) == []  # idempotent
 
-def test_changing_the_algorithm_adds_a_new_active_key(tmp_path: Path) -> None:
-    old = keys.load_or_create(tmp_path, "EdDSA", now=T0)
 
-    new = keys.load_or_create(tmp_path, "ES256", now=T0 + 60)
+def test_the_key_that_signs_cannot_be_retired():
+    with pytest.raises(AuthError, match="rotate --now"):
+        keys.retirement([record("only")], "only", T0 + 1)
 
-    assert new.active_kid != old.active_kid
-    assert new.active.algorithm == "ES256"
-    assert new.active.created_at == T0 + 60
-    assert len(new.keys) == 2
 
+def test_an_unknown_kid_is_refused():
+    with pytest.raises(AuthError, match="no signing key nope"):
+        keys.retirement([record("only")], "nope", T0)
 
-def test_changing_the_algorithm_keeps_the_old_key_for_verification(tmp_path: Path) -> None:
-    old = keys.load_or_create(tmp_path, "EdDSA", now=T0)
 
-    new = keys.load_or_create(tmp_path, "ES256", now=T0 + 60)
+def test_retiring_a_staged_key_leaves_its_predecessor_signing():
+    rows = apply([record("old")], keys.rotation([record("old")], record("a", T0 + AHEAD), T0))
+    rows = apply(rows, keys.retirement(rows, "a", T0 + 1))
+    assert key_set(*rows).signing(T0 + AHEAD + 1).kid == "old"
+    assert keys.rotation(rows, record("b", T0 + 2 + AHEAD), T0 + 2)  # no longer refused
 
-    kept = new.by_kid(old.active_kid)
-    assert kept is not None
-    assert kept.algorithm == "EdDSA"
 
+def test_keys_whose_tokens_have_all_expired_are_retired_and_destroyed():
+    rows = [record("old", deactivates_at=T0 + 10), record("new", T0 + 10)]
+    assert keys.expired_keys_retired(rows, T0 + 10 + DAY - 1, DAY) == []
+    [expired] = keys.expired_keys_retired(rows, T0 + 10 + DAY, DAY)
+    assert expired.kid == "old" and expired.sealed_private is None
+    assert expired.retired_at == T0 + 10 + DAY
 
-def test_changing_the_algorithm_is_persisted(tmp_path: Path) -> None:
-    keys.load_or_create(tmp_path, "EdDSA", now=T0)
-    changed = keys.load_or_create(tmp_path, "RS256", now=T0 + 60)
 
-    reloaded = keys.load_or_create(tmp_path, "RS256", now=T0 + 120)
+# A change of algorithm.
 
-    assert reloaded.active_kid == changed.active_kid
-    assert len(reloaded.keys) == 2
 
+def test_a_new_algorithm_is_staged_like_a_rotation():
+    writes = keys.algorithm_change([record("ed")], record("es", T0 + AHEAD, "ES256"), T0)
+    rows = apply([record("ed")], writes)
+    assert key_set(*rows).signing(T0 + 1).kid == "ed"
+    assert key_set(*rows).signing(T0 + AHEAD).kid == "es"
 
-def test_token_signed_before_an_algorithm_change_still_decodes(tmp_path: Path) -> None:
-    token = codec_for(keys.load_or_create(tmp_path, "EdDSA")).encode("01USER", TokenType.ACCESS)
 
-    after = codec_for(keys.load_or_create(tmp_path, "HS256"))
+def test_the_same_algorithm_changes_nothing_even_with_a_key_staged():
+    rows = apply([record("a")], keys.rotation([record("a")], record("b", T0 + AHEAD), T0))
+    assert keys.algorithm_change(rows, record("c", T0 + 1 + AHEAD), T0 + 1) == []
 
-    assert after.decode(token, TokenType.ACCESS).user_id == "01USER"
 
+def test_a_staged_key_of_the_old_algorithm_is_replaced():
+    rows = apply([record("a")], keys.rotation([record("a")], record("b", T0 + AHEAD), T0))
+    writes = keys.algorithm_change(rows, record("c", T0 + 1 + AHEAD, "RS256"), T0 + 1)
+    rows = apply(rows, writes)
+    assert next(r for r in rows if r.kid == "b").retired_at == T0 + 1
+    assert key_set(*rows).signing(T0 + 1 + AHEAD).kid == "c"
 
-def test_rotate_adds_a_new_active_key(tmp_path: Path) -> None:
-    before = keys.load_or_create(tmp_path, "EdDSA", now=T0)
 
-    after = keys.rotate(tmp_path, "EdDSA", retire_after=86400, now=T0 + 60)
+def test_a_set_with_nothing_to_sign_says_so():
+    with pytest.raises(keys.NoSigningKey):
+        key_set(record("gone", retired_at=T0)).signing(T0 + 1)
 
-    assert after.active_kid != before.active_kid
-    assert after.active.algorithm == "EdDSA"
-    assert after.by_kid(before.active_kid) is not None
-    assert len(after.keys) == 2
 
-
-def test_rotation_is_what_the_next_start_loads(tmp_path: Path) -> None:
-    keys.load_or_create(tmp_path, "EdDSA", now=T0)
-    rotated = keys.rotate(tmp_path, "EdDSA", retire_after=86400, now=T0 + 60)
-
-    assert keys.load_or_create(tmp_path, "EdDSA").active_kid == rotated.active_kid
-
-
-def test_rotated_key_file_stays_readable_by_owner_only(tmp_path: Path) -> None:
-    keys.load_or_create(tmp_path, "EdDSA", now=T0)
-
-    keys.rotate(tmp_path, "EdDSA", retire_after=86400, now=T0 + 60)
-
-    assert stat.S_IMODE(os.stat(key_file(tmp_path)).st_mode) == 0o600
-
-
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_token_signed_before_rotation_still_decodes_after(tmp_path: Path, algorithm: str) -> None:
-    token = codec_for(keys.load_or_create(tmp_path, algorithm)).encode("01USER", TokenType.ACCESS)
-
-    after = codec_for(keys.rotate(tmp_path, algorithm, retire_after=86400))
-
-    assert after.decode(token, TokenType.ACCESS).user_id == "01USER"
-
-
-def test_tokens_after_rotation_are_signed_by_the_new_key(tmp_path: Path) -> None:
-    keys.load_or_create(tmp_path, "EdDSA")
-    rotated = keys.rotate(tmp_path, "EdDSA", retire_after=86400)
-    token = codec_for(rotated).encode("01USER", TokenType.ACCESS)
-
-    only_new = keys.KeySet((rotated.active,), rotated.active_kid)
-
-    assert codec_for(only_new).decode(token, TokenType.ACCESS).user_id == "01USER"
-
-
-def test_key_file_is_json_listing_every_key_and_the_active_one(tmp_path: Path) -> None:
-    keys.load_or_create(tmp_path, "EdDSA", now=T0)
-    key_set = keys.rotate(tmp_path, "ES256", retire_after=86400, now=T0 + 60)
-
-    document = key_file_document(tmp_path)
-
-    assert document["active"] == key_set.active_kid
-    assert [(entry["kid"], entry["alg"]) for entry in document["keys"]] == [
-        (key.kid, key.algorithm) for key in key_set.keys
-    ]
-
-
-def test_key_file_holds_keys_only_for_the_algorithms_used(tmp_path: Path) -> None:
-    keys.load_or_create(tmp_path, "EdDSA", now=T0)
-    keys.load_or_create(tmp_path, "RS256", now=T0 + 60)
-
-    document = key_file_document(tmp_path)
-
-    assert sorted(entry["alg"] for entry in document["keys"]) == ["EdDSA", "RS256"]
-
-
-def test_key_file_leaves_no_temporary_file_behind(tmp_path: Path) -> None:
-    keys.load_or_create(tmp_path, "EdDSA", now=T0)
-    keys.rotate(tmp_path, "EdDSA", retire_after=86400, now=T0 + 60)
-
-    assert sorted(path.name for path in tmp_path.iterdir()) == [keys.KEY_FILE_NAME]
-
-
-def test_unknown_algorithm_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="XX"):
-        keys.load_or_create(tmp_path, "XX")
-
-
-def test_rotation_retires_keys_whose_tokens_have_all_expired(tmp_path: Path) -> None:
-    first = keys.load_or_create(tmp_path, "EdDSA", now=T0)
-    second = keys.rotate(tmp_path, "EdDSA", retire_after=100, now=T0 + 10)
-    third = keys.rotate(tmp_path, "EdDSA", retire_after=100, now=T0 + 200)
-
-    assert second.by_kid(first.active_kid) is not None  # deactivated at T0+10, still verifying
-    assert third.by_kid(first.active_kid) is None  # its last token expired by T0+110
-    assert third.by_kid(second.active_kid) is not None
-
-
-def test_jwks_lists_public_keys_active_first_and_never_a_secret(tmp_path: Path) -> None:
-    keys.load_or_create(tmp_path, "EdDSA", now=T0)
-    rotated = keys.rotate(tmp_path, "ES256", retire_after=100, now=T0 + 10)
-
-    jwks = rotated.jwks()
-
-    assert jwks[0]["kid"] == rotated.active_kid
-    assert {jwk["kty"] for jwk in jwks} == {"OKP", "EC"}
-    assert all("d" not in jwk for jwk in jwks)  # no private part
-    assert keys.KeySet((keys.Key.generate("HS256", T0),), rotated.active_kid).jwks() == []
-
-
-def test_key_ring_follows_the_key_file(tmp_path: Path) -> None:
-    key_set = keys.load_or_create(tmp_path, "EdDSA", now=T0)
-    ring = keys.KeyRing(tmp_path / keys.KEY_FILE_NAME, key_set, check_every=0)
-
-    rotated = keys.rotate(tmp_path, "EdDSA", retire_after=100, now=T0 + 10)
-    os.utime(tmp_path / keys.KEY_FILE_NAME, (T0 + 20, T0 + 20))  # a distinct mtime
-
-    assert ring.active.kid == rotated.active_kid
-    assert ring.by_kid(key_set.active_kid) is not None
+def test_a_shared_secret_is_never_published():
+    hs = dataclasses.replace(record("hs", algorithm="HS256"), public_jwk=None)
+    assert key_set(hs).jwks(T0) == []

@@ -11,7 +11,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from authgate.core.errors import AuthError, Reason
-from authgate.core.keys import KeySet
 from authgate.core.tokens import MAX_TOKEN_LENGTH, TokenCodec, TokenType
 
 from unit_fixtures import (
@@ -26,6 +25,7 @@ from unit_fixtures import (
     header_for,
     key_for,
     key_set_for,
+    key_set_of,
     make_codec,
     other_key_for,
     sign,
@@ -472,7 +472,7 @@ def test_token_for_our_audience_among_others_is_accepted() -> None:
 
 def test_token_is_checked_with_the_key_its_kid_names() -> None:
     old, new = key_for("RS256"), key_for("EdDSA")
-    codec = TokenCodec(KeySet((old, new), new.kid), issuer=ISSUER, clock=Clock())
+    codec = TokenCodec(key_set_of(old, new), issuer=ISSUER, clock=Clock())
     old_token = TokenCodec(key_set_for("RS256"), issuer=ISSUER, clock=Clock()).encode(
         "01USER", TokenType.ACCESS
     )

@@ -51,8 +51,11 @@ class ChangeFollower:
         return ticket is not None and ticket == self.epoch and self.is_current()
 
     def start_at(self, seq: int) -> None:
-        """Follow from `seq` (the newest row when the process starts: its caches are empty)."""
+        """Follow from `seq` (the newest row when the process starts). What was loaded before
+        (the key set) may predate a row up to `seq`, so every cache starts again empty."""
         self.applied_seq = seq
+        for forget_all in self._forget_all:
+            forget_all()
 
     def caught_up(self, changes: Sequence[Change], read_at: float, complete: bool) -> None:
         """Apply rows read by a catch-up that began at `read_at` (this follower's clock);

@@ -78,6 +78,7 @@ class ClientCredentialsGrant:
                 Reason.INVALID_SCOPE,
                 f"The client may not hold {format_scope(requested - client.scopes)}.",
             )
+        await self.tokens.fresh_keys()
         token, lifetime = self.tokens.encode_for_client(client.id, requested)
         audit("client_token_issued", user_id=client.id, client=address)
         return ClientToken(token, lifetime, format_scope(requested))

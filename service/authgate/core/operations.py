@@ -12,11 +12,11 @@ from authgate.core.client_grant import ClientCredentialsGrant, ClientToken
 from authgate.core.errors import (
     AuthError,
     Reason,
-    invalid_request,
     no_active_account,
     not_authenticated,
     token_not_valid,
 )
+from authgate.core.fields import require_text
 from authgate.core.introspection import Introspection, introspection_of
 from authgate.core.paging import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_limit
 from authgate.core.subject_states import SubjectStates
@@ -59,6 +59,7 @@ class AuthCore(UserAdministration):
         policy: RefreshPolicy,
         clients: ClientStore,
         subjects: SubjectStates | None = None,
+        jwks_max_age: int = 300,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -69,6 +70,9 @@ class AuthCore(UserAdministration):
         # keeps it true; without it, every check reads the store.
         self.subjects = subjects or SubjectStates.uncached()
         self.client_grant = ClientCredentialsGrant(clients, tokens, throttle, self.subjects)
+        # How long a verifier may cache the JWKS: at most half the publish-ahead, so a staged
+        # key is in every verifier's copy before it signs.
+        self.jwks_max_age = jwks_max_age
 
     async def issue_client_token(
         self, client_id: str, client_secret: str, scope: str | None, client: str = ""
@@ -77,7 +81,7 @@ class AuthCore(UserAdministration):
         return await self.client_grant.issue(client_id, client_secret, scope, client)
 
     async def issue_token_pair(self, email: str, password: str, client: str = "") -> TokenPair:
-        _require_text(email=(email, MAX_EMAIL_LENGTH), password=(password, passwords.MAX_LENGTH))
+        require_text(email=(email, MAX_EMAIL_LENGTH), password=(password, passwords.MAX_LENGTH))
         account = normalize_email(email)
         try:
             await self.throttle.check(account, client)
@@ -91,6 +95,7 @@ class AuthCore(UserAdministration):
             audit("login_failed", client=client, reason="no active account")
             raise no_active_account()
         await self.store.record_login(user.id, _now())
+        await self.tokens.fresh_keys()
         audit("login_succeeded", user_id=user.id, client=client)
         return await self._new_pair(user)
 
@@ -109,8 +114,8 @@ class AuthCore(UserAdministration):
         )
 
     async def refresh_access_token(self, refresh: str, client: str = "") -> RefreshedTokens:
-        _require_text(refresh=(refresh, None))
-        claims = self.tokens.decode(refresh, TokenType.REFRESH)
+        require_text(refresh=(refresh, None))
+        claims = await self.tokens.checked(refresh, TokenType.REFRESH)
         if not self.policy.rotate:
             user = await self._current_holder(claims)
             audit("token_refreshed", user_id=user.id, client=client)
@@ -147,7 +152,7 @@ class AuthCore(UserAdministration):
         staff away takes effect at once. A token issued before scopes existed holds its
         holder's current ones.
         """
-        return await self._caller(self.tokens.decode(token, TokenType.ACCESS))
+        return await self._caller(await self.tokens.checked(token, TokenType.ACCESS))
 
     async def _caller(self, claims: TokenClaims) -> Caller:
         if claims.client_id is not None:
@@ -168,9 +173,9 @@ class AuthCore(UserAdministration):
     async def introspect(self, token: str) -> Introspection | None:
         """RFC 7662: what `token` says if it is active now (valid, unexpired, unrevoked, its
         user or client active); None for anything else."""
-        _require_text(token=(token, None))
+        require_text(token=(token, None))
         try:
-            claims = self.tokens.decode(token, None)
+            claims = await self.tokens.checked(token, None)
             if claims.token_type is TokenType.REFRESH:
                 scopes = scopes_of(await self._current_holder(claims))
             else:
@@ -190,16 +195,16 @@ class AuthCore(UserAdministration):
 
     async def verify_token(self, token: str) -> None:
         """Any token of ours, access or refresh, that is valid and not revoked."""
-        _require_text(token=(token, None))
-        claims = self.tokens.decode(token, None)
+        require_text(token=(token, None))
+        claims = await self.tokens.checked(token, None)
         if claims.token_type is TokenType.REFRESH:
             await self._current_holder(claims)
         else:
             await self._caller(claims)
 
     async def revoke_token(self, refresh: str, client: str = "") -> None:
-        _require_text(refresh=(refresh, None))
-        claims = self.tokens.decode(refresh, TokenType.REFRESH)
+        require_text(refresh=(refresh, None))
+        claims = await self.tokens.checked(refresh, TokenType.REFRESH)
         await self.registry.revoke(claims.jti, _now())
         audit("token_revoked", user_id=claims.user_id, client=client)
 
@@ -214,9 +219,9 @@ class AuthCore(UserAdministration):
         await self.registry.revoke_user(caller.subject, _now())
         audit("tokens_revoked_all", user_id=caller.subject, client=client)
 
-    def public_keys(self) -> list[dict[str, str]]:
-        """The JWKS `keys`: every public key that may have signed a live token."""
-        return self.tokens.keys.current.jwks()
+    async def public_keys(self) -> list[dict[str, str]]:
+        """The JWKS `keys`: every public key that verifies now, the next one among them."""
+        return (await self.tokens.fresh_keys()).jwks(self.tokens.clock())
 
     async def _current_user(self, claims: TokenClaims) -> User:
         user_id = claims.user_id
@@ -275,26 +280,3 @@ def _still_valid(claims: TokenClaims, user: User | None) -> User:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _encodable(value: str) -> bool:
-    # JSON may carry "\ud800", which no database or signature check can encode.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _require_text(**fields: tuple[str, int | None]) -> None:
-    """Refuse blank, oversized or NUL-carrying text fields, naming each one."""
-    problems: dict[str, list[str]] = {}
-    for name, (value, max_length) in fields.items():
-        if not value or not value.strip():
-            problems[name] = ["This field may not be blank."]
-        elif max_length is not None and len(value) > max_length:
-            problems[name] = [f"Ensure this field has no more than {max_length} characters."]
-        elif "\x00" in value or not _encodable(value):
-            problems[name] = ["This field may not contain NUL or unpaired surrogate characters."]
-    if problems:
-        raise invalid_request(problems)

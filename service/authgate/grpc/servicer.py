@@ -84,7 +84,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def GetJwks(
         self, request: auth_pb2.GetJwksRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.GetJwksResponse:
-        return messages.jwks_response(self.core.public_keys())
+        return messages.jwks_response(await self.core.public_keys())
 
     @_maps_errors
     async def ListUsers(

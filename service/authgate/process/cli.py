@@ -67,13 +67,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     _client_commands(commands)
 
-    rotate = commands.add_parser("keys", help="manage signing keys").add_subparsers(
-        dest="keys_command", required=True
-    )
-    _settings_flags(rotate.add_parser("rotate", help="add a new active signing key"))
+    _key_commands(commands)
 
     _settings_flags(commands.add_parser("migrate", help="apply database migrations"))
     return parser
+
+
+def _key_commands(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="manage signing keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    rotate = keys.add_parser(
+        "rotate", help="publish a new signing key now; it signs after the publish-ahead"
+    )
+    rotate.add_argument(
+        "--now", action="store_true", help="sign with it at once (a compromised key)"
+    )
+    _settings_flags(rotate)
+    retire = keys.add_parser("retire", help="stop a key verifying at once, and destroy it")
+    retire.add_argument("kid")
+    _settings_flags(retire)
+    _settings_flags(keys.add_parser("list", help="every key: kid, algorithm, state, dates"))
+    _settings_flags(
+        keys.add_parser("rewrap", help="re-seal every key under AUTHGATE_KEY_ENCRYPTION_KEY")
+    )
+    keys.add_parser("new-kek", help="print a new key-encryption key")
 
 
 def _client_commands(commands: Any) -> None:

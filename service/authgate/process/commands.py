@@ -7,6 +7,7 @@ import dataclasses
 import getpass
 import json
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from authgate.process.settings import Settings
@@ -14,6 +15,7 @@ from authgate.process.settings import Settings
 if TYPE_CHECKING:  # the store stack loads with open_runtime, once a command needs it
     from authgate.core.admin import Administration
     from authgate.core.clients import NewSecret
+    from authgate.core.key_management import KeyManagement
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -27,14 +29,12 @@ def _read_password(args: argparse.Namespace) -> str:
 
 async def run_admin(args: argparse.Namespace, settings: Settings) -> None:
     # Imported here: `serve --workers N` starts its workers before it needs the store stack.
-    from authgate.core import keys
     from authgate.process.runtime import open_runtime
 
-    if args.command == "keys":
-        # A retired key must outlive every token it signed.
-        retire_after = max(settings.access_token_lifetime, settings.refresh_token_lifetime)
-        key_set = keys.rotate(settings.data_dir, settings.algorithm, retire_after)
-        print(f"active signing key: {key_set.active_kid} ({key_set.active.algorithm})")
+    if args.command == "keys" and args.keys_command == "new-kek":
+        from authgate.core.key_encryption import generate_text
+
+        print(generate_text())
         return
     asks_password = getattr(args, "users_command", "") in ("create", "set-password")
     password = _read_password(args) if asks_password else ""
@@ -44,6 +44,8 @@ async def run_admin(args: argparse.Namespace, settings: Settings) -> None:
         core, admin = runtime.core, runtime.admin
         if args.command == "migrate":
             print("database is up to date")
+        elif args.command == "keys":
+            await key_command(args, runtime.keys)
         elif args.command == "clients":
             await _clients_command(args, admin)
         elif args.users_command == "create":
@@ -97,3 +99,33 @@ def _show_secret(secret: NewSecret, as_json: bool) -> None:
     print(f"client_id: {secret.client_id}")
     print(f"client_secret: {secret.secret}")
     print("the secret is shown once: store it now", file=sys.stderr)
+
+
+async def key_command(args: argparse.Namespace, keys: KeyManagement) -> None:
+    command = args.keys_command
+    if command == "rotate":
+        new = await keys.rotate(at_once=args.now)
+        when = "now" if args.now else f"from {_when(new.activates_at)}"
+        print(f"new signing key {new.kid} ({new.algorithm}), in the JWKS now, signs {when}")
+    elif command == "retire":
+        await keys.retire(args.kid)
+        print(f"retired {args.kid}: its tokens no longer verify, and it left the JWKS")
+    elif command == "rewrap":
+        print(f"re-sealed {await keys.rewrap()} key(s) under the current key-encryption key")
+    else:
+        print(
+            "kid                       algorithm  state     activates                  "
+            "deactivates                retired"
+        )
+        for record, state in await keys.listing():
+            dates = (record.activates_at, record.deactivates_at, record.retired_at)
+            print(
+                f"{record.kid:<25} {record.algorithm:<10} {state.value:<9} "
+                + " ".join(f"{_when(d):<26}" for d in dates).rstrip()
+            )
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")

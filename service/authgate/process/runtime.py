@@ -9,15 +9,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from authgate.core import keys, passwords
+from authgate.core import passwords
 from authgate.core.admin import Administration
 from authgate.core.change_follower import ChangeFollower
 from authgate.core.errors import AuthError
+from authgate.core.key_management import KeyManagement
 from authgate.core.operations import AuthCore, RefreshPolicy
 from authgate.core.subject_states import SubjectStates
 from authgate.core.throttle import LoginThrottle
 from authgate.core.tokens import TokenCodec
 from authgate.core.verified_tokens import VerifiedTokens
+from authgate.process.key_setup import open_keys
 from authgate.process.settings import Settings
 from authgate.store.change_log import prune_changes
 from authgate.store.change_tail import tailing
@@ -41,11 +43,17 @@ class SchemaBehind(OSError):
 class Runtime:
     core: AuthCore
     admin: Administration
+    keys: KeyManagement
 
 
 @contextlib.asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, prepare: bool = True, serving: bool = False, caching: bool = False
+    settings: Settings,
+    *,
+    prepare: bool = True,
+    serving: bool = False,
+    caching: bool = False,
+    follow_algorithm: bool = False,
 ) -> AsyncIterator[Runtime]:
     """The core and the operator's actions on a migrated store with loaded (or first-start
     generated) keys; the database connections close on exit.
@@ -54,7 +62,9 @@ async def open_runtime(
     for all its workers, which then open with `prepare=False`. A `serving` process migrates
     in a child, so that Alembic does not stay in its memory. `caching` keeps what the core
     checked in caches and tails the change log to keep them true (a process that serves;
-    a command that does one thing and exits reads the store).
+    a command that does one thing and exits reads the store). `follow_algorithm`: a server
+    starting stages a key when AUTHGATE_ALGORITHM changed (an operator's command, perhaps run
+    with other settings, never does).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = Database(settings.resolved_database_url)
@@ -64,13 +74,15 @@ async def open_runtime(
         elif not await is_current(database):
             raise SchemaBehind("the database schema is not current: run `authgate migrate` first")
         await passwords.prepare()
-        key_set = keys.load_or_create(settings.data_dir, settings.algorithm)
         staleness = settings.cache_staleness_ms / 1000 if caching else 0.0
         follower = ChangeFollower(staleness)
         subjects = SubjectStates(follower, settings.cache_entries)
         database.on_commit = follower.forget
+        key_ring, key_management = await open_keys(
+            settings, database, follower, prepare=prepare, follow_algorithm=follow_algorithm
+        )
         tokens = TokenCodec(
-            keys.KeyRing(settings.data_dir / keys.KEY_FILE_NAME, key_set),
+            key_ring,
             issuer=settings.issuer,
             audience=settings.audience,
             access_lifetime=settings.access_token_lifetime,
@@ -86,10 +98,17 @@ async def open_runtime(
             rotate=settings.rotate_refresh_tokens,
             grace=timedelta(seconds=settings.rotation_grace_seconds),
         )
-        runtime = Runtime(
-            AuthCore(store, tokens, registry, throttle, policy, clients, subjects),
-            Administration(store, registry, clients),
+        core = AuthCore(
+            store,
+            tokens,
+            registry,
+            throttle,
+            policy,
+            clients,
+            subjects,
+            jwks_max_age=min(300, settings.key_publish_ahead // 2),
         )
+        runtime = Runtime(core, Administration(store, registry, clients), key_management)
         if prepare and settings.bootstrap_email:
             created = await runtime.admin.bootstrap(
                 settings.bootstrap_email, settings.bootstrap_password

@@ -61,7 +61,9 @@ async def serve_forever(settings: Settings, *, prepare: bool = True) -> None:
     # Workers share the machine's cores: each hashes on its share of them.
     passwords.share_cores(settings.workers)
     try:
-        async with open_runtime(settings, prepare=prepare, serving=True, caching=True) as runtime:
+        async with open_runtime(
+            settings, prepare=prepare, serving=True, caching=True, follow_algorithm=True
+        ) as runtime:
             if not stop.is_set():
                 await _serve_doors(runtime.core, settings, stop)
     finally:

@@ -37,7 +37,31 @@ class Settings:
     database_url: str = _setting(
         "", "AUTHGATE_DATABASE_URL", "database URL; empty means SQLite in the data directory"
     )
-    algorithm: str = _setting("EdDSA", "AUTHGATE_ALGORITHM", "EdDSA, ES256, RS256 or HS256")
+    algorithm: str = _setting(
+        "EdDSA",
+        "AUTHGATE_ALGORITHM",
+        "EdDSA, ES256, RS256 or HS256; a change stages a key like `keys rotate`",
+    )
+    key_publish_ahead: int = _setting(
+        1800,
+        "AUTHGATE_KEY_PUBLISH_AHEAD",
+        "seconds a new key is in the JWKS before it signs: longer than verifiers cache it"
+        " (Envoy 10 min, Istio 20)",
+    )
+    # Environment only: a flag would show the key in the process list.
+    key_encryption_key: str = _setting(
+        "",
+        "AUTHGATE_KEY_ENCRYPTION_KEY",
+        "seals the private signing keys in the store (AES-256-GCM; `authgate keys new-kek`);"
+        " required with PostgreSQL, generated into the data directory with SQLite",
+        flag=False,
+    )
+    previous_key_encryption_key: str = _setting(
+        "",
+        "AUTHGATE_PREVIOUS_KEY_ENCRYPTION_KEY",
+        "the KEK being replaced: it still opens keys until `authgate keys rewrap`",
+        flag=False,
+    )
     access_token_lifetime: int = _setting(
         300, "AUTHGATE_ACCESS_TOKEN_LIFETIME", "access token lifetime, seconds"
     )
@@ -131,6 +155,8 @@ class Settings:
             problems.append("cache_staleness_ms must not be negative")
         if self.cache_entries < 1:
             problems.append("cache_entries must be at least 1")
+        if self.key_publish_ahead < 0:
+            problems.append("key_publish_ahead must not be negative")
         if self.rotation_grace_seconds < 0:
             problems.append("rotation_grace_seconds must not be negative")
         for name in ("login_limit_per_account", "login_limit_per_address"):

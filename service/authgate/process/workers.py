@@ -49,7 +49,7 @@ async def _prepare(settings: Settings) -> None:
         open_runtime,  # the store stack: imported while the workers import
     )
 
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, follow_algorithm=True) as runtime:
         log.info("store migrated; %d user(s)", await runtime.core.store.count())
 
 

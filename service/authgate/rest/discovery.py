@@ -41,9 +41,9 @@ async def openid_configuration() -> Any:
     """GET /.well-known/openid-configuration: what a JWT verifier reads (the issuer, the key
     set, the signing algorithms). AuthGate is no OpenID Provider: it issues no ID tokens."""
     core, base = _base()
-    algorithms = sorted(
-        {key["alg"] for key in core.public_keys()} or {core.tokens.keys.active.algorithm}
-    )
+    keys = await core.tokens.fresh_keys()
+    now = core.tokens.clock()
+    algorithms = {jwk["alg"] for jwk in keys.jwks(now)} or {keys.signing(now).algorithm}
     configuration = {
         "issuer": core.tokens.issuer,
         "jwks_uri": f"{base}/.well-known/jwks.json",

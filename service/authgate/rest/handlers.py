@@ -87,10 +87,11 @@ async def introspect_token(body: dict[str, Any], token_info: dict[str, Any]) -> 
 
 
 async def get_jwks() -> Reply:
-    body = messages.to_json(messages.jwks_response(_core().public_keys()))
-    # Verifiers may cache the set; on an unknown `kid` they fetch it again. Old keys stay
-    # listed until every token they signed has expired.
-    return body, 200, {**JSON, "Cache-Control": "public, max-age=300"}
+    core = _core()
+    body = messages.to_json(messages.jwks_response(await core.public_keys()))
+    # Verifiers may cache the set for at most half the publish-ahead: a staged key is listed
+    # that long before it signs. Old keys stay listed until every token they signed expired.
+    return body, 200, {**JSON, "Cache-Control": f"public, max-age={core.jwks_max_age}"}
 
 
 async def list_users(

@@ -35,12 +35,16 @@ class ChangeKind(enum.Enum):
     CLIENT_SECRET_ROTATED = "client_secret_rotated"  # noqa: S105 (a kind of change)
     REFRESH_REVOKED = "refresh_revoked"  # one refresh token, or every one of the subject's
     REFRESH_REUSE_DETECTED = "refresh_reuse_detected"  # a spent token came back: its family
+    # Signing keys (subject `key:<kid>`): every process reloads its key set.
+    KEY_ADDED = "key_added"
+    KEY_CHANGED = "key_changed"  # its signing dates moved (a rotation)
+    KEY_RETIRED = "key_retired"
 
 
 @dataclass(frozen=True)
 class Change:
     seq: int
-    subject: str  # a user id or a client id
+    subject: str  # a user id, a client id, or `key:` and a signing key's kid
     kind: ChangeKind
     # The subject's token version after the change, where it has one (a user's).
     version: int | None

@@ -10,9 +10,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData()
@@ -91,4 +93,19 @@ changes = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Index("changes_at_idx", "at"),
     sqlite_autoincrement=True,
+)
+
+# Signing keys (store/signing_keys.py): each key's state follows from its dates (core/keys.py);
+# the private key is sealed under the key-encryption key, and NULL once the key is retired.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("algorithm", String(16), nullable=False),
+    Column("public_jwk", Text, nullable=True),
+    Column("private_key", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("activates_at", DateTime(timezone=True), nullable=False),
+    Column("deactivates_at", DateTime(timezone=True), nullable=True),
+    Column("retired_at", DateTime(timezone=True), nullable=True),
 )
