@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from staff import KEY_ENCRYPTION_KEY
+
 from authgate.process.runtime import open_runtime
 from authgate.process.settings import Settings
 
@@ -57,7 +59,9 @@ def main() -> None:
     print("| --- | --- | ---: |")
     for store, url in stores.items():
         with tempfile.TemporaryDirectory() as data_dir:
-            settings = Settings(data_dir=Path(data_dir), database_url=url)
+            settings = Settings(
+                data_dir=Path(data_dir), database_url=url, key_encryption_key=KEY_ENCRYPTION_KEY
+            )
             results = asyncio.run(measure(settings, args.rounds, args.per_round))
         for name, samples in results.items():
             print(f"| {store} | {name} | {statistics.median(samples):.0f} |")

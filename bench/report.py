@@ -160,9 +160,8 @@ REVOCATION_METHOD = (
     "time for every probe to answer once, all at once, which bounds it). 0 means every probe "
     "refused before the writer returned. Each trial then activates the user again (re-acceptance: "
     "the same token good again); a backslide is an answer in the old state after a probe saw "
-    "the new one. Replicas: two `authgate serve`, each its own data directory (the second "
-    "with a copy of the first's keys.json), one throwaway PostgreSQL database; the API writes "
-    "through the first."
+    "the new one. Replicas: two `authgate serve`, each its own data directory, one throwaway "
+    "PostgreSQL database holding the signing keys; the API writes through the first."
 )
 
 

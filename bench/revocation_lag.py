@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -267,13 +266,9 @@ def postgres_replicas(tmp: Path, admin_url: str, name: str) -> Iterator[Setup]:
         servers.authgate(tmp / f"replica-{n}", tmp / f"replica-{n}.log", 1, env) for n in (1, 2)
     ]
     try:
-        replicas[0].start(rest=True, grpc=True)
-        # The signing keys live in keys.json in each data directory, not in the database: this
-        # is how replicas are set up today, the second gets a copy of the first one's file.
-        (tmp / "replica-2").mkdir()
-        shutil.copy2(tmp / "replica-1" / "keys.json", tmp / "replica-2" / "keys.json")
+        replicas[0].start(rest=True, grpc=True)  # migrates, and makes the first signing key
         replicas[1].start(rest=True, grpc=True)
-        cli_env = {**os.environ, "AUTHGATE_DATA_DIR": str(tmp / "replica-1")}
+        cli_env = {**os.environ, **env, "AUTHGATE_DATA_DIR": str(tmp / "replica-1")}
         yield Setup("PostgreSQL, 2 replicas", replicas, {**cli_env, "AUTHGATE_DATABASE_URL": url})
     finally:
         for replica in replicas:

@@ -168,8 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 server.start(rest=True, grpc=True, count=2)
                 run.pids_at_start = server.serving_pids()
-                cli_env = {**os.environ, "AUTHGATE_DATA_DIR": str(tmp / "data")}
-                cli_env["AUTHGATE_DATABASE_URL"] = url
+                cli_env = {**os.environ, **env, "AUTHGATE_DATA_DIR": str(tmp / "data")}
                 setup = revocation_lag.Setup("PostgreSQL + Redis, --workers 2", [server], cli_env)
                 asyncio.run(soak(server, setup, run))
                 run.pids_at_end = server.serving_pids()

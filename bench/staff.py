@@ -14,6 +14,8 @@ import servers
 
 STAFF_EMAIL = "bench-staff@example.com"
 STAFF_PASSWORD = "bench-staff-password"  # noqa: S105 - a throwaway benchmark user
+# Seals the signing keys of every measured server (required on PostgreSQL): a throwaway key.
+KEY_ENCRYPTION_KEY = "YmVuY2gtb25seS1rZXktZW5jcnlwdGlvbi1rZXktMzI="
 LOGIN_BODY = {"email": STAFF_EMAIL, "password": STAFF_PASSWORD}
 
 
@@ -27,6 +29,7 @@ def authgate_env() -> dict[str, str]:
     return {
         "AUTHGATE_BOOTSTRAP_EMAIL": STAFF_EMAIL,
         "AUTHGATE_BOOTSTRAP_PASSWORD": STAFF_PASSWORD,
+        "AUTHGATE_KEY_ENCRYPTION_KEY": KEY_ENCRYPTION_KEY,
         # One token serves a whole run: it must outlive it (the default is 5 minutes).
         "AUTHGATE_ACCESS_TOKEN_LIFETIME": "3600",
         # Tens of thousands of logins from one address are the point here, not an attack.
