@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from authgate.core.errors import AuthError, Reason
 from authgate.core.key_encryption import KeyEncryptionError, KeyEncryptionKey, generate_text
 from authgate.core.key_file import read_key_file
 from authgate.core.key_management import KeyManagement, KeysUnusable
@@ -187,3 +188,31 @@ async def test_a_wrong_kek_imports_nothing(database, tmp_path):
     with pytest.raises(KeysUnusable):
         await manager(database, wrong).prepare(read_key_file(path))
     assert stored_rows(tmp_path) == before
+
+
+async def test_key_changes_are_audited_without_key_material(database, caplog):
+    caplog.set_level("INFO", logger="authgate.audit")
+    keys = manager(database)
+    first = (await keys.prepare()).keys[0].kid
+    new = await keys.rotate(at_once=True)
+    await keys.retire(first)
+    events = [r.getMessage() for r in caplog.records if r.name == "authgate.audit"]
+    assert [e.split('"event":"')[1].split('"')[0] for e in events] == [
+        "key_created",
+        "key_rotated",
+        "key_retired",
+    ]
+    assert new.kid in events[1] and first in events[2]
+    assert not any("PRIVATE" in e or "sealed" in e for e in events)
+
+
+async def test_nothing_to_sign_with_is_unavailable_not_a_crash(database):
+    keys = manager(database)
+    await keys.prepare()
+    [only] = await SigningKeyStore(database).all()
+    dead = KeyEncryptionKey.from_text(generate_text())  # opens nothing: no key can sign
+    codec = TokenCodec(await manager(database, dead).load(), issuer=ISSUER)
+    with pytest.raises(AuthError) as refused:
+        codec.encode("U1", TokenType.ACCESS)
+    assert refused.value.reason is Reason.UNAVAILABLE
+    assert only.public_jwk is not None and codec.keys.verifying(only.kid, only.created_at + 1)

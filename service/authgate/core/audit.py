@@ -1,8 +1,9 @@
 """The audit trail: one JSON line per security event, never a token, password or hash.
 
 Events: login_succeeded, login_failed, login_throttled, token_refreshed, token_revoked,
-tokens_revoked_all, refresh_reuse_detected, password_changed. Each line names the user (when
-known), the client address and the reason, on the `authgate.audit` logger.
+tokens_revoked_all, refresh_reuse_detected, password_changed, and for signing keys
+key_created, key_rotated, key_retired, keys_rewrapped (the `kid` in the reason). Each line
+names the user (when known), the client address and the reason, on the `authgate.audit` logger.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from authgate.core import keys
+from authgate.core.audit import audit
 from authgate.core.key_encryption import KeyEncryptionError, KeyEncryptionKey
 from authgate.core.key_file import FileKey
 from authgate.core.keys import Key, KeyRecord, KeySet, KeyState
@@ -85,7 +86,9 @@ class KeyManagement:
         if legacy:
             await self._import(legacy)
         plan = keys.algorithm_change if follow_algorithm else keys.first_key
-        await self._with_new_key(plan, self.publish_ahead)
+        new = await self._with_new_key(plan, self.publish_ahead)
+        if new is not None:
+            audit("key_created", reason=f"{new.kid} ({new.algorithm}) at start")
         key_set = await self.load()
         key_set.signing(self.clock())  # raises NoSigningKey if nothing signs
         return key_set
@@ -95,13 +98,17 @@ class KeyManagement:
         ahead = 0.0 if at_once else self.publish_ahead
         new = await self._with_new_key(keys.rotation, ahead)
         assert new is not None  # a rotation always writes its new key, or refuses
+        how = "at once" if at_once else f"signs from {new.activates_at:.0f}"
+        audit("key_rotated", reason=f"{new.kid} ({new.algorithm}) {how}")
         return new
 
     async def retire(self, kid: str) -> list[KeyRecord]:
         def decide(records: list[KeyRecord]) -> list[KeyRecord]:
             return keys.retirement(records, kid, self.clock())
 
-        return await self.store.change(_tidied(self, decide))
+        written = await self.store.change(_tidied(self, decide))
+        audit("key_retired", reason=kid)
+        return written
 
     async def listing(self) -> list[tuple[KeyRecord, KeyState]]:
         now = self.clock()
@@ -119,7 +126,9 @@ class KeyManagement:
                 for plain in (self.kek.open(r.kid, r.sealed_private),)
             ]
 
-        return len(await self.store.change(decide))
+        count = len(await self.store.change(decide))
+        audit("keys_rewrapped", reason=f"{count} key(s) under KEK {self.kek.id.hex()}")
+        return count
 
     async def _with_new_key(self, plan: Plan, ahead: float) -> KeyRecord | None:
         """Write what `plan` decides with a new key that signs `ahead` seconds from now; the

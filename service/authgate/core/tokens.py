@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import enum
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -17,11 +18,13 @@ from typing import Any
 
 import jwt
 
-from authgate.core.errors import token_not_valid
+from authgate.core.errors import AuthError, Reason, token_not_valid
 from authgate.core.key_ring import KeyRing
-from authgate.core.keys import KeySet
+from authgate.core.keys import KeySet, NoSigningKey
 from authgate.core.signers import Signer
 from authgate.core.verified_tokens import VerifiedTokens
+
+log = logging.getLogger(__name__)
 
 # RFC 8725 §3.1 asks for a bound on what we parse; a real token of ours is well under 1 KiB.
 MAX_TOKEN_LENGTH = 8192
@@ -131,7 +134,13 @@ class TokenCodec:
             claims["scope"] = " ".join(sorted(scopes))  # RFC 9068 §2.2.3: space-delimited
         if self.audience:
             claims["aud"] = self.audience
-        signer = self.keys.current.signing(instant).signer
+        try:
+            signer = self.keys.current.signing(instant).signer
+        except NoSigningKey as error:  # every key retired, or none this KEK opens
+            log.error("signing keys: %s", error)
+            raise AuthError(
+                Reason.UNAVAILABLE, "No signing key is available; retry later."
+            ) from None
         assert signer is not None  # KeySet.signing picks only keys that have one
         token = self._sign(signer, token_type, claims)
         return token, TokenClaims(
