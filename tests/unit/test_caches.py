@@ -180,12 +180,21 @@ def ring_over(sets: list[KeySet], follower: ChangeFollower, clock: Clock) -> Key
     return KeyRing(sets[-1], load, follower, max_age=STALENESS, clock=clock)
 
 
-async def test_a_verified_token_is_refused_once_its_key_is_retired():
+def ringed_codec(store: list[KeySet]) -> tuple[TokenCodec, ChangeFollower, Clock]:
+    """A caching codec over a ring whose store holds `store[-1]`; its follower and clock."""
     wall, monotonic = Clock(), Clock(1000.0)
-    old, new = key_for("EdDSA"), other_key_for("EdDSA")
     follower = current_follower(monotonic)
+    return (
+        caching_codec(ring_over(store, follower, monotonic), wall, follower, 10),
+        follower,
+        monotonic,
+    )
+
+
+async def test_a_verified_token_is_refused_once_its_key_is_retired():
+    old, new = key_for("EdDSA"), other_key_for("EdDSA")
     store = [key_set_of(old)]
-    codec = caching_codec(ring_over(store, follower, monotonic), wall, follower, 10)
+    codec, follower, monotonic = ringed_codec(store)
     by_old = codec.encode("U1", TokenType.ACCESS)
     await codec.checked(by_old, TokenType.ACCESS)
     assert len(codec.verified) == 1
@@ -197,11 +206,9 @@ async def test_a_verified_token_is_refused_once_its_key_is_retired():
 
 
 async def test_a_retired_key_is_refused_within_the_bound_when_the_tail_is_broken():
-    wall, monotonic = Clock(), Clock(1000.0)
     old, new = key_for("EdDSA"), other_key_for("EdDSA")
-    follower = current_follower(monotonic)
     store = [key_set_of(old)]
-    codec = caching_codec(ring_over(store, follower, monotonic), wall, follower, 10)
+    codec, _, monotonic = ringed_codec(store)
     by_old = codec.encode("U1", TokenType.ACCESS)
     store.append(key_set_of(new))  # retired, and the tail never says so
     monotonic.now += STALENESS / 2

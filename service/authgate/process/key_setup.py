@@ -3,6 +3,7 @@ the data directory), an old `keys.json` imported once, and the ring that keeps t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -97,9 +98,8 @@ def _create_secret_file(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     try:
-        os.link(temporary, path)  # fails if another process made it first
-    except FileExistsError:
-        pass
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.link(temporary, path)
     finally:
         temporary.unlink()
 
