@@ -12,11 +12,12 @@ CLIENTS := build/clients
 
 .PHONY: run check test bench stubs clients chromium lint proto-lint proto-baseline clean
 
-# .venv with AuthGate (editable) and its dev tools; redone when pyproject.toml changes.
-$(BIN)/.installed: pyproject.toml
+# .venv with AuthGate and its client library (both editable) and the dev tools; redone when
+# either pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e './clients/python[grpc]'
 	touch $@
 
 # The REST client generator and what its output imports, pinned in clients/requirements.txt.
@@ -44,7 +45,7 @@ $(CLIENTS)/.generated: $(BIN)/.clients-installed node_modules/.installed \
 	$(BIN)/python clients/openapi_for_clients.py openapi/authgate.yaml $(CLIENTS)/openapi.json
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate --meta none \
 		--path $(CLIENTS)/openapi.json --config clients/openapi-python-client.yaml \
-		--output-path $(CLIENTS)/python/authgate_client
+		--output-path $(CLIENTS)/python/authgate_rest
 	$(NODE_BIN)/openapi-typescript $(CLIENTS)/openapi.json --output $(CLIENTS)/ts/openapi.d.ts
 	$(BUF) generate --path proto/authgate
 	touch $@

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from authgate_client import AuthenticatedClient, Client
-from authgate_client.api.tokens import issue_token, refresh_token
-from authgate_client.api.users import list_users
-from authgate_client.models import (
+from authgate_rest import AuthenticatedClient, Client
+from authgate_rest.api.tokens import issue_token, refresh_token
+from authgate_rest.api.users import list_users
+from authgate_rest.models import (
     IssueTokenRequest,
     IssueTokenResponse,
     ListUsersResponse,
