@@ -95,7 +95,10 @@ class _Checker:
                     f"{request.name}: OpenAPI query parameter {param_name} of {where} "
                     f"is not a query field of {request.full_name}"
                 )
-        self._check_response(operation, where, method.output_type, rule.response_body)
+        if method.server_streaming:
+            self._check_stream(operation, where, method.output_type)
+        else:
+            self._check_response(operation, where, method.output_type, rule.response_body)
 
     def _check_security(self, method: Any, operation: dict, where: str) -> None:
         """The operation's `security` says what the RPC's `(authgate.v1.access)` declares:
@@ -190,6 +193,20 @@ class _Checker:
             self._check_type(field, schema, f"{where} response", repeated=field.is_repeated)
             return
         self._check_message(message, schema, f"{where} response", request=False)
+
+    def _check_stream(self, operation: dict, where: str, message: Descriptor) -> None:
+        """A server stream as grpc-gateway serves it: newline-delimited JSON, each line an
+        object whose `result` is a message and whose `error` is a google.rpc.Status."""
+        response = self._resolve(operation.get("responses", {}).get("200", {}))
+        schema = response.get("content", {}).get("application/x-ndjson", {}).get("schema")
+        if schema is None:
+            self.problems.append(f"{message.name}: no 200 NDJSON stream for {where}")
+            return
+        properties = self._resolve(schema).get("properties", {})
+        if set(properties) != {"result", "error"}:
+            self.problems.append(f"{message.name}: the lines of {where} are not result/error")
+            return
+        self._check_message(message, properties["result"], f"{where} stream", request=False)
 
     def _check_message(
         self,

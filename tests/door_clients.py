@@ -225,7 +225,7 @@ class GrpcDoor:
         try:
             reply = await method(request, metadata=metadata or None, timeout=10)
         except grpc.aio.AioRpcError as error:
-            return _grpc_error_outcome(error)
+            return grpc_error_outcome(error)
         data = json_format.MessageToDict(reply, always_print_fields_with_no_presence=True)
         return Outcome(True, data=data, status="OK", raw=reply)
 
@@ -233,7 +233,7 @@ class GrpcDoor:
         await self.channel.close()
 
 
-def _grpc_error_outcome(error: grpc.aio.AioRpcError) -> Outcome:
+def grpc_error_outcome(error: grpc.aio.AioRpcError) -> Outcome:
     status = rpc_status.from_call(error)  # type: ignore[arg-type]
     assert status is not None, f"{error.code()} without google.rpc.Status details"
     reason, fields, retry_after = "", set(), None

@@ -9,6 +9,7 @@ tests/unit/test_messages.py holds the two equal.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,11 +17,13 @@ from typing import Any
 from google.protobuf import field_mask_pb2, json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import code_pb2
 
 from authgate.core.client_grant import ClientToken
-from authgate.core.errors import invalid_request
+from authgate.core.errors import AuthError, invalid_request
 from authgate.core.introspection import Introspection
 from authgate.core.operations import RefreshedTokens, TokenPair
+from authgate.core.revocation_feed import FeedEvent, Heartbeat
 from authgate.core.users import User, UserPage
 from authgate.v1 import auth_pb2
 
@@ -150,3 +153,34 @@ def list_users_json(page: UserPage) -> dict[str, Any]:
 def to_json(message: Message) -> dict[str, Any]:
     """The protobuf JSON mapping, printing every scalar field (as grpc-gateway v2 does)."""
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+
+
+def feed_event_response(event: FeedEvent) -> auth_pb2.WatchRevocationsResponse:
+    if isinstance(event, Heartbeat):
+        beat = auth_pb2.Heartbeat(seq=event.seq, reset=event.reset)
+        return auth_pb2.WatchRevocationsResponse(heartbeat=beat)
+    revocation = auth_pb2.Revocation(seq=event.seq, subject=event.subject, kind=event.kind.value)
+    if event.version is not None:
+        revocation.version = event.version
+    _set_timestamp(revocation.not_before, event.at)
+    return auth_pb2.WatchRevocationsResponse(revocation=revocation)
+
+
+def feed_event_line(event: FeedEvent) -> bytes:
+    """One line of the REST feed: `{"result": <message JSON>}` and a newline, the shape
+    grpc-gateway gives each message of a server stream."""
+    body = {"result": to_json(feed_event_response(event))}
+    return json.dumps(body, separators=(",", ":")).encode() + b"\n"
+
+
+def feed_error_line(error: AuthError) -> bytes:
+    """The REST feed's last line when the stream ends on an error: grpc-gateway's
+    `{"error": <google.rpc.Status JSON>}`, with the ErrorInfo the gRPC door sends."""
+    info = {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": error.reason.slug.upper(),
+        "domain": "authgate",
+    }
+    status = {"code": code_pb2.Code.Value(error.code.value), "message": error.detail}
+    body = {"error": {**status, "details": [info]}}
+    return json.dumps(body, separators=(",", ":")).encode() + b"\n"

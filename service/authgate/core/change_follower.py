@@ -33,10 +33,17 @@ class ChangeFollower:
         self._current_at = -math.inf
         self._forget: list[Callable[[str], None]] = []
         self._forget_all: list[Callable[[], None]] = []
+        # Told the newest `seq` whenever rows are applied (the revocation feed's watchers).
+        self._applied_listeners: set[Callable[[int], None]] = set()
 
     def subscribe(self, forget: Callable[[str], None], forget_all: Callable[[], None]) -> None:
         self._forget.append(forget)
         self._forget_all.append(forget_all)
+
+    def listen_applied(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call `listener(seq)` whenever rows are applied; the function that stops it."""
+        self._applied_listeners.add(listener)
+        return lambda: self._applied_listeners.discard(listener)
 
     def is_current(self) -> bool:
         return self.clock() - self._current_at <= self.staleness
@@ -60,12 +67,16 @@ class ChangeFollower:
     def caught_up(self, changes: Sequence[Change], read_at: float, complete: bool) -> None:
         """Apply rows read by a catch-up that began at `read_at` (this follower's clock);
         `complete`: the read returned every row there was."""
+        applied = self.applied_seq
         for change in changes:
             if change.seq <= self.applied_seq:
                 continue  # a row a faster catch-up already applied
             self.applied_seq = change.seq
             self._forget_subject(change.subject)
             CHANGES_APPLIED.inc()
+        if self.applied_seq != applied:
+            for listener in list(self._applied_listeners):
+                listener(self.applied_seq)
         if not complete:
             return
         if read_at - self._current_at > FORGET_ALL_AFTER:

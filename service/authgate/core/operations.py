@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,11 +20,13 @@ from authgate.core.errors import (
 from authgate.core.fields import require_text
 from authgate.core.introspection import Introspection, introspection_of
 from authgate.core.paging import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_limit
+from authgate.core.revocation_feed import FeedEvent, RevocationFeed
 from authgate.core.subject_states import SubjectStates
 from authgate.core.throttle import LoginThrottle
 from authgate.core.tokens import TokenClaims, TokenCodec, TokenType
 from authgate.core.user_admin import UserAdministration
 from authgate.core.users import MAX_EMAIL_LENGTH, User, UserPage, normalize_email
+from authgate.store.change_log import ChangeLog
 from authgate.store.clients import ClientStore
 from authgate.store.refresh_tokens import RefreshTokenRegistry, TokenState
 from authgate.store.users import UserStore
@@ -70,6 +73,8 @@ class AuthCore(UserAdministration):
         # keeps it true; without it, every check reads the store.
         self.subjects = subjects or SubjectStates.uncached()
         self.client_grant = ClientCredentialsGrant(clients, tokens, throttle, self.subjects)
+        # The change log, streamed to verifiers outside AuthGate (WatchRevocations).
+        self.revocations = RevocationFeed(ChangeLog(store.database), self.subjects.follower)
         # How long a verifier may cache the JWKS: at most half the publish-ahead, so a staged
         # key is in every verifier's copy before it signs.
         self.jwks_max_age = jwks_max_age
@@ -218,6 +223,13 @@ class AuthCore(UserAdministration):
         await self.store.bump_token_version(caller.subject)
         await self.registry.revoke_user(caller.subject, _now())
         audit("tokens_revoked_all", user_id=caller.subject, client=client)
+
+    def watch_revocations(
+        self, after_seq: int, still_authorized: Callable[[], Awaitable[object]]
+    ) -> AsyncIterator[FeedEvent]:
+        """The revocation feed after `after_seq` (core/revocation_feed.py); the door hands
+        over its authorization of the watcher, which runs again at every heartbeat."""
+        return self.revocations.watch(after_seq, still_authorized)
 
     async def public_keys(self) -> list[dict[str, str]]:
         """The JWKS `keys`: every public key that verifies now, the next one among them."""

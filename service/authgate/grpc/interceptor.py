@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -20,6 +20,18 @@ SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 # The authorized caller of the protected RPC being served: set by the guard around the
 # servicer's method, in the same task, and read by it through current_caller().
 _CALLER: ContextVar[Caller] = ContextVar("authgate_grpc_caller")
+
+
+# For a stream: the guard's check, run again while the stream lasts (the caller's token
+# may expire, or its client be deactivated, long after the stream began).
+_STILL_AUTHORIZED: ContextVar[Callable[[], Awaitable[Caller]]] = ContextVar(
+    "authgate_grpc_still_authorized"
+)
+
+
+def still_authorized() -> Callable[[], Awaitable[Caller]]:
+    """The guard's authorization of the stream being served, to run again."""
+    return _STILL_AUTHORIZED.get()
 
 
 def current_caller() -> Caller:
@@ -95,6 +107,8 @@ class AuthServiceInterceptor(grpc.aio.ServerInterceptor):
     def _guard(
         self, handler: grpc.RpcMethodHandler, requirement: Requirement | None, token: str | None
     ) -> grpc.RpcMethodHandler:
+        if handler.unary_stream is not None:
+            return self._guard_stream(handler, requirement, token)
         behavior = handler.unary_unary
         core = self.core
         interceptor = self
@@ -117,6 +131,38 @@ class AuthServiceInterceptor(grpc.aio.ServerInterceptor):
                 _CALLER.reset(serving)
 
         return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=_lenient(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
+
+    def _guard_stream(
+        self, handler: grpc.RpcMethodHandler, requirement: Requirement | None, token: str | None
+    ) -> grpc.RpcMethodHandler:
+        """The same guard for a server stream (WatchRevocations), which must be protected."""
+        behavior = handler.unary_stream
+        core = self.core
+        interceptor = self
+        assert requirement is not None, "a public stream would need no guard of this kind"
+
+        async def authorized() -> Caller:
+            return await core.authorize(token, requirement)
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            try:
+                if interceptor.draining:
+                    raise AuthError(Reason.UNAVAILABLE, "The server is shutting down; retry.")
+                if isinstance(request, _Unparseable):
+                    raise invalid_request({"request": ["Not a valid protobuf message."]})
+                caller = await authorized()
+            except AuthError as error:
+                await abort(context, error)
+            _CALLER.set(caller)  # the call's own task: gone when the stream ends
+            _STILL_AUTHORIZED.set(authorized)
+            async for reply in behavior(request, context):
+                yield reply
+
+        return grpc.unary_stream_rpc_method_handler(
             guarded,
             request_deserializer=_lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import grpc
@@ -20,13 +20,15 @@ class GrpcObservability(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None or (handler.unary_unary is None and handler.unary_stream is None):
             return handler
-        behavior = handler.unary_unary
         operation = handler_call_details.method.rsplit("/", 1)[-1]
         metadata: Iterable[tuple[str, Any]] = handler_call_details.invocation_metadata or ()
         offered = next((v for k, v in metadata if k == "x-request-id" and isinstance(v, str)), None)
         rid = request_id(offered)
+        if handler.unary_stream is not None:
+            return _observed_stream(handler, operation, rid)
+        behavior = handler.unary_unary
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
@@ -52,6 +54,32 @@ class GrpcObservability(grpc.aio.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def _observed_stream(handler: grpc.RpcMethodHandler, operation: str, rid: str) -> Any:
+    """A server stream's one access line, written when it ends (its duration: the stream's)."""
+    behavior = handler.unary_stream
+
+    async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        outcome = "OK"
+        try:
+            async for reply in behavior(request, context):
+                yield reply
+        except BaseException:
+            code = context.code()
+            outcome = code.name if isinstance(code, grpc.StatusCode) else "CANCELLED"
+            raise
+        finally:
+            record_request(
+                "grpc", operation, outcome, started, client=peer_address(context), request_id=rid
+            )
+
+    return grpc.unary_stream_rpc_method_handler(
+        observed,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 def peer_address(context: grpc.aio.ServicerContext) -> str:

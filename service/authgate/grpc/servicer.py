@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -12,7 +12,7 @@ import grpc
 from authgate import messages
 from authgate.core.errors import AuthError
 from authgate.core.operations import AuthCore
-from authgate.grpc.interceptor import current_caller
+from authgate.grpc.interceptor import current_caller, still_authorized
 from authgate.grpc.observability import peer_address
 from authgate.grpc.status import abort
 from authgate.v1 import auth_pb2, auth_pb2_grpc
@@ -143,3 +143,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.DeleteUserResponse:
         await self.core.delete_user(current_caller(), request.id, peer_address(context))
         return auth_pb2.DeleteUserResponse()
+
+    async def WatchRevocations(
+        self, request: auth_pb2.WatchRevocationsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[auth_pb2.WatchRevocationsResponse]:
+        try:
+            events = self.core.watch_revocations(request.after_seq, still_authorized())
+            async for event in events:
+                yield messages.feed_event_response(event)
+        except AuthError as error:
+            await abort(context, error)

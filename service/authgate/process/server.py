@@ -131,5 +131,6 @@ async def running_doors(core: AuthCore, settings: Settings) -> AsyncIterator[Run
                 _display(rest_host, rest_port), _display(grpc_host, grpc_door.port), rest_task
             )
         finally:
+            core.revocations.close()  # feed streams end now, not at the end of the grace
             rest_server.should_exit = True
             await asyncio.gather(grpc_door.stop(settings.shutdown_grace_seconds), rest_task)

@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from connexion import request
+from starlette.responses import StreamingResponse
 
 from authgate import messages
+from authgate.core.access import Caller
 from authgate.core.operations import AuthCore
+from authgate.rest import feed
 from authgate.rest.query import one_spelling
 
 JSON = {"Content-Type": "application/json"}
@@ -144,3 +147,17 @@ async def healthz() -> Reply:
 async def readyz() -> Reply:
     await _core().store.ping()  # AuthError(UNAVAILABLE) -> 503
     return {"status": "ok"}, 200, JSON
+
+
+async def watch_revocations(
+    token_info: dict[str, Any], afterSeq: str | None = None, after_seq: str | None = None
+) -> StreamingResponse:
+    cursor = feed.seq(one_spelling(("afterSeq", afterSeq), ("after_seq", after_seq), default="0"))
+    core = _core()
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    requirement = request.state.access["authgate.rest.handlers.watch_revocations"]
+
+    async def still_authorized() -> Caller:
+        return await core.authorize(token, requirement)
+
+    return await feed.stream_of(core.watch_revocations(cursor, still_authorized))

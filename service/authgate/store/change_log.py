@@ -17,6 +17,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from authgate.store.database import Database
 from authgate.store.session import Session
 
 # How many rows one catch-up reads; a reader that gets this many asks again at once.
@@ -98,3 +99,25 @@ def prune_changes(session: Session, before: datetime) -> int:
         "DELETE FROM changes WHERE at < :before AND seq < (SELECT max(seq) FROM changes)",
         {"before": session.to_db_time(before)},
     )
+
+
+class ChangeLog:
+    """The log as a reader outside the store sees it: rows after a cursor, and the cursor's
+    bounds (the revocation feed streams it to verifiers outside AuthGate)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def after(self, seq: int, limit: int = BATCH) -> list[Change]:
+        return await self.database.read(changes_after, seq, limit)
+
+    async def bounds(self) -> tuple[int, int]:
+        """(the oldest `seq` kept, the newest written); (0, 0) for an empty log."""
+        return await self.database.read(_bounds)
+
+
+def _bounds(session: Session) -> tuple[int, int]:
+    row = session.one("SELECT min(seq), max(seq) FROM changes")
+    if row is None or row[0] is None:
+        return 0, 0
+    return int(row[0]), int(row[1])

@@ -230,3 +230,39 @@ class DeleteUserRequest(_message.Message):
 class DeleteUserResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class WatchRevocationsRequest(_message.Message):
+    __slots__ = ("after_seq",)
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    def __init__(self, after_seq: _Optional[int] = ...) -> None: ...
+
+class WatchRevocationsResponse(_message.Message):
+    __slots__ = ("revocation", "heartbeat")
+    REVOCATION_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    revocation: Revocation
+    heartbeat: Heartbeat
+    def __init__(self, revocation: _Optional[_Union[Revocation, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class Revocation(_message.Message):
+    __slots__ = ("seq", "subject", "kind", "version", "not_before")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    subject: str
+    kind: str
+    version: int
+    not_before: _timestamp_pb2.Timestamp
+    def __init__(self, seq: _Optional[int] = ..., subject: _Optional[str] = ..., kind: _Optional[str] = ..., version: _Optional[int] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("seq", "reset")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    reset: bool
+    def __init__(self, seq: _Optional[int] = ..., reset: _Optional[bool] = ...) -> None: ...

@@ -96,6 +96,11 @@ class AuthServiceStub:
                 request_serializer=authgate_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString,
                 response_deserializer=authgate_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString,
                 _registered_method=True)
+        self.WatchRevocations = channel.unary_stream(
+                '/authgate.v1.AuthService/WatchRevocations',
+                request_serializer=authgate_dot_v1_dot_auth__pb2.WatchRevocationsRequest.SerializeToString,
+                response_deserializer=authgate_dot_v1_dot_auth__pb2.WatchRevocationsResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -217,6 +222,21 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchRevocations(self, request, context):
+        """Streams every change that may revoke tokens, in order, for services that verify tokens
+        locally: each row of AuthGate's change log after `after_seq` (a deactivated or deleted
+        user or client, a logout everywhere, a new password, a scope change, a signing key added
+        or retired...), then each new one as it commits, and a heartbeat at least every second.
+        Resume after a lost connection by passing the `seq` of the last event applied. The
+        stream ends (UNAUTHENTICATED) when the caller's token expires or its client is
+        deactivated: reconnect with a new token. Requires a client's access token holding the
+        `revocations:watch` scope. REST serves it as newline-delimited JSON, one
+        `{"result": <WatchRevocationsResponse>}` object per line, as grpc-gateway does.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -279,6 +299,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.DeleteUser,
                     request_deserializer=authgate_dot_v1_dot_auth__pb2.DeleteUserRequest.FromString,
                     response_serializer=authgate_dot_v1_dot_auth__pb2.DeleteUserResponse.SerializeToString,
+            ),
+            'WatchRevocations': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRevocations,
+                    request_deserializer=authgate_dot_v1_dot_auth__pb2.WatchRevocationsRequest.FromString,
+                    response_serializer=authgate_dot_v1_dot_auth__pb2.WatchRevocationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -607,6 +632,33 @@ class AuthService:
             '/authgate.v1.AuthService/DeleteUser',
             authgate_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString,
             authgate_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchRevocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/authgate.v1.AuthService/WatchRevocations',
+            authgate_dot_v1_dot_auth__pb2.WatchRevocationsRequest.SerializeToString,
+            authgate_dot_v1_dot_auth__pb2.WatchRevocationsResponse.FromString,
             options,
             channel_credentials,
             insecure,
