@@ -4,6 +4,8 @@ missing scope, and serve a good one with its principal."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -268,3 +270,13 @@ def test_a_websocket_handshake_is_refused_without_a_token(app: Starlette, tokens
         ):
             pass
     assert refused.value.code == 1008
+
+
+def test_the_library_and_its_asgi_middleware_import_neither_grpc_nor_starlette():
+    """grpcio is an optional extra, and the middleware is pure ASGI."""
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, authgate_client.asgi; print(*sys.modules)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert {"authgate_client.asgi"} <= set(imported)
+    assert not {name.partition(".")[0] for name in imported} & {"grpc", "starlette"}

@@ -15,7 +15,8 @@ Bearer realm=...`; a bad one, 401 `error="invalid_token"`; a missing scope, 403
 `error="insufficient_scope", scope="..."`; AuthGate's keys out of reach past the verifier's
 stale bound, 503 (the caller's token is not at fault). WebSocket handshakes are refused with
 close code 1008 (policy violation), which servers answer with 403. Pure ASGI: no Starlette
-import at run time, and the verification never blocks the event loop (`averify`).
+import at run time, and the verification never blocks the event loop (`averify`). CORS
+preflights carry no token: put CORSMiddleware outside this one, so that it answers them.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ class BearerAuth:
         if scope["type"] not in ("http", "websocket"):  # lifespan
             await self.app(scope, receive, send)
             return
-        required = self.rules.required(scope["path"], scope.get("method"))
+        # A WebSocket handshake is a GET (RFC 6455 §4.1): it needs what GET needs.
+        required = self.rules.required(scope["path"], scope.get("method", "GET"))
         if required is PUBLIC:
             await self.app(scope, receive, send)
             return

@@ -109,6 +109,10 @@ class KeyCache:
         with self._lock:
             self._last_failed = True
 
+    def holds(self, kid: str) -> bool:
+        """Whether `key(kid)` would answer with a key now (fresh or within the stale bound)."""
+        return kid in self._keys and self.clock() < self._fresh_until + self.stale_for
+
     def key(self, kid: str) -> jwt.PyJWK:
         """The key `kid`; InvalidToken if AuthGate has no such key, VerificationUnavailable
         once the keys held are past their stale bound (or none was ever fetched)."""

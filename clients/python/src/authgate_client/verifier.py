@@ -92,27 +92,34 @@ class Verifier:
         """The principal of a valid access token; InvalidToken otherwise. May block on a
         fetch of AuthGate's keys: in async code, use `averify`."""
         kid = key_id(token)
-        if self._keys.wants_fetch(kid):
-            with self._fetching:
+        # A caller holding a usable key never queues behind another's fetch: it verifies with
+        # the stale key meanwhile (stale-while-revalidate, RFC 5861 §3).
+        if self._keys.wants_fetch(kid) and self._fetching.acquire(not self._keys.holds(kid)):
+            try:
                 began = self._keys.begin_fetch(kid)
                 if began is not None:
                     try:
                         self._fetched(began, fetch_keys(self.base_url, self._discovered))
                     except FetchFailed as error:
                         self._failed(error)
+            finally:
+                self._fetching.release()
         return self._principal(token, self._keys.key(kid))
 
     async def averify(self, token: str) -> Principal:
         """`verify`, fetching AuthGate's keys without blocking the event loop."""
         kid = key_id(token)
         if self._keys.wants_fetch(kid):
-            async with self._afetch_lock():
-                began = self._keys.begin_fetch(kid)
-                if began is not None:
-                    try:
-                        self._fetched(began, await afetch_keys(self.base_url, self._discovered))
-                    except FetchFailed as error:
-                        self._failed(error)
+            lock = self._afetch_lock()
+            if not (lock.locked() and self._keys.holds(kid)):
+                async with lock:
+                    began = self._keys.begin_fetch(kid)
+                    if began is not None:
+                        try:
+                            fetched = await afetch_keys(self.base_url, self._discovered)
+                            self._fetched(began, fetched)
+                        except FetchFailed as error:
+                            self._failed(error)
         return self._principal(token, self._keys.key(kid))
 
     def _afetch_lock(self) -> asyncio.Lock:
