@@ -12,18 +12,20 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import jwt
 import pytest
 from authgate_client import InvalidToken, Principal, VerificationUnavailable, Verifier
-from conftest import StartServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from live_server import ClientCredentials, admin_tokens, client_token, make_client
 from servers import ServerProcess, cli, logged_fields, running_server, wait_for
+
+# conftest.py's `start_server` fixture (conftest itself is no module to import: tests/ has one too).
+StartServer = Callable[..., ServerProcess]
 
 
 class FakeClock:

@@ -52,7 +52,8 @@ class Verifier:
     None refuses tokens that name any audience (RFC 7519 §4.1.3). `leeway`: seconds of clock
     skew allowed on `exp`, `nbf` and `iat`. `stale_for`: seconds the last keys fetched go on
     verifying past their max-age while AuthGate cannot be reached; longer keeps a service up
-    through a longer outage, but also keeps a key AuthGate retired verifying that long.
+    through a longer outage, but also keeps a key AuthGate retired verifying that long (the
+    default, 300 s, is AuthGate's longest max-age and its default access token lifetime).
     `client_id` and `client_secret`: a client's credentials, for the revocation feed.
     `clock`: monotonic seconds for the cache's timing (tests pass their own).
     """
