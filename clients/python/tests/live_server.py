@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import httpx
+
+from accounts import ADMIN_EMAIL, ADMIN_PASSWORD
 from servers import ServerProcess, cli
 
 
@@ -21,3 +24,26 @@ def make_client(server: ServerProcess, *scopes: str) -> ClientCredentials:
         words += ["--scope", scope]
     created = json.loads(cli(server, *words))
     return ClientCredentials(created["client_id"], created["client_secret"])
+
+
+def client_token(server: ServerProcess, client: ClientCredentials) -> str:
+    """An access token of `client`, by the client credentials grant (RFC 6749 §4.4)."""
+    response = httpx.post(
+        f"{server.http_url}/api/v1/oauth/token",
+        auth=(client.client_id, client.client_secret),
+        data={"grant_type": "client_credentials"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def admin_tokens(server: ServerProcess) -> dict[str, str]:
+    """The bootstrap admin's token pair (`access`, `refresh`), by logging in."""
+    response = httpx.post(
+        f"{server.http_url}/api/v1/token/",
+        json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return dict(response.json())
