@@ -26,12 +26,14 @@ def make_client(server: ServerProcess, *scopes: str) -> ClientCredentials:
     return ClientCredentials(created["client_id"], created["client_secret"])
 
 
-def client_token(server: ServerProcess, client: ClientCredentials) -> str:
-    """An access token of `client`, by the client credentials grant (RFC 6749 §4.4)."""
+def client_token(server: ServerProcess, client: ClientCredentials, scope: str = "") -> str:
+    """An access token of `client`, by the client credentials grant (RFC 6749 §4.4), holding
+    `scope` (every scope the client may hold when empty)."""
+    form = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
     response = httpx.post(
         f"{server.http_url}/api/v1/oauth/token",
         auth=(client.client_id, client.client_secret),
-        data={"grant_type": "client_credentials"},
+        data=form,
         timeout=30,
     )
     response.raise_for_status()
@@ -43,6 +45,17 @@ def admin_tokens(server: ServerProcess) -> dict[str, str]:
     response = httpx.post(
         f"{server.http_url}/api/v1/token/",
         json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def user_tokens(server: ServerProcess, email: str, password: str) -> dict[str, str]:
+    """A user's token pair (`access`, `refresh`), by logging in."""
+    response = httpx.post(
+        f"{server.http_url}/api/v1/token/",
+        json={"email": email, "password": password},
         timeout=30,
     )
     response.raise_for_status()

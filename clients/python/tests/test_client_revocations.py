@@ -5,31 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import httpx
 import jwt
 import pytest
 from authgate_client.revocations import FeedFollower
 
 from accounts import PASSWORD
-from live_server import ClientCredentials, make_client
+from live_server import ClientCredentials, client_token, make_client, user_tokens
 from servers import ServerProcess, cli, create_account
-
-
-def client_token(server: ServerProcess, credentials: ClientCredentials) -> str:
-    reply = httpx.post(
-        f"{server.http_url}/api/v1/oauth/token",
-        data={"grant_type": "client_credentials", "scope": "revocations:watch"},
-        auth=(credentials.client_id, credentials.client_secret),
-        timeout=10,
-    )
-    reply.raise_for_status()
-    return str(reply.json()["access_token"])
 
 
 @pytest.fixture
 def follower(server: ServerProcess) -> Iterator[FeedFollower]:
     credentials = make_client(server, "revocations:watch")
-    following = FeedFollower(server.http_url, lambda _renew: client_token(server, credentials))
+    following = FeedFollower(server.http_url, feed_token(server, credentials))
     following.start()
     assert following.connected.wait(10)
     yield following
@@ -37,16 +25,14 @@ def follower(server: ServerProcess) -> Iterator[FeedFollower]:
 
 
 def user_token(server: ServerProcess, email: str) -> tuple[dict, str]:
-    reply = httpx.post(
-        f"{server.http_url}/api/v1/token/",
-        json={"email": email, "password": PASSWORD},
-        timeout=10,
-    )
-    reply.raise_for_status()
-    access = reply.json()["access"]
-    return jwt.decode(access, options={"verify_signature": False}), jwt.get_unverified_header(
-        access
-    )["kid"]
+    """A user's access token's claims (unverified) and kid."""
+    access = user_tokens(server, email, PASSWORD)["access"]
+    claims = jwt.decode(access, options={"verify_signature": False})
+    return claims, jwt.get_unverified_header(access)["kid"]
+
+
+def feed_token(server: ServerProcess, credentials: ClientCredentials):
+    return lambda _renew: client_token(server, credentials, "revocations:watch")
 
 
 def refused_within(follower: FeedFollower, claims: dict, kid: str, seconds: float) -> float:
@@ -96,12 +82,12 @@ def test_a_follower_resumes_after_the_last_event_it_applied(server):
     credentials = make_client(server, "revocations:watch")
     account = create_account(server, f"feed-{time.monotonic_ns()}@example.com")
     claims, kid = user_token(server, account.email)
-    first = FeedFollower(server.http_url, lambda _renew: client_token(server, credentials))
+    first = FeedFollower(server.http_url, feed_token(server, credentials))
     first.start()
     assert first.connected.wait(10)
     first.stop()
     cli(server, "users", "deactivate", "--email", account.email)
-    second = FeedFollower(server.http_url, lambda _renew: client_token(server, credentials))
+    second = FeedFollower(server.http_url, feed_token(server, credentials))
     second.state = first.state
     seq = first.state.seq
     second.start()

@@ -104,6 +104,14 @@ class KeyCache:
             self._fresh_until = began + max_age
             self._last_failed = False
 
+    def expire(self) -> None:
+        """AuthGate says its keys changed (the revocation feed): the next lookup fetches them,
+        whatever the max-age and the unknown-kid interval say. The keys held serve meanwhile."""
+        with self._lock:
+            now = self.clock()
+            self._fresh_until = min(self._fresh_until, now)
+            self._last_attempt = -math.inf
+
     def failed(self) -> None:
         """The fetch begun last failed; the keys held, if any, go on serving while stale."""
         with self._lock:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -34,20 +34,6 @@ log = logging.getLogger(__name__)
 FEED_PATH = "/api/v1/revocations/watch"
 # AuthGate sends a heartbeat every second: this much silence means the stream is gone.
 READ_TIMEOUT = 5.0
-
-
-class RevocationCheck(Protocol):
-    """What a Verifier asks of a source of revocations after every other check. It answers
-    from memory, never by I/O (`verify` and `averify` both call it inline), keeping itself
-    current in the background."""
-
-    def refuses(self, claims: Mapping[str, Any]) -> bool:
-        """Whether the token with these verified claims was revoked."""
-        ...
-
-    def is_stale(self) -> bool:
-        """Whether the source has been out of touch with AuthGate past its bound."""
-        ...
 
 
 @dataclass

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import jwt
 
 from authgate_client.access_tokens import key_id, principal_of, verified_claims
-from authgate_client.errors import InvalidToken, VerificationUnavailable
+from authgate_client.feed_check import INTROSPECT, FeedCheck
 from authgate_client.jwks import KeyCache
 from authgate_client.key_fetch import (
     Discovered,
@@ -33,7 +33,6 @@ from authgate_client.key_fetch import (
     fetch_keys,
 )
 from authgate_client.principal import Principal
-from authgate_client.revocations import RevocationCheck
 
 log = logging.getLogger("authgate_client")
 
@@ -54,7 +53,13 @@ class Verifier:
     verifying past their max-age while AuthGate cannot be reached; longer keeps a service up
     through a longer outage, but also keeps a key AuthGate retired verifying that long (the
     default, 300 s, is AuthGate's longest max-age and its default access token lifetime).
-    `client_id` and `client_secret`: a client's credentials, for the revocation feed.
+    `client_id` and `client_secret`: a client's credentials (holding `revocations:watch`):
+    the verifier then follows AuthGate's revocation feed in the background and refuses the
+    tokens of deactivated users and clients, of a logout everywhere or a new password, and of
+    a retired key, within a second of the change; `when_feed_lost` says what it does when the
+    feed has been silent for `feed_stale_after` seconds ("introspect", the default: ask
+    AuthGate about each token; "fail_closed": refuse every token; feed_check.py). Without
+    credentials only expiry ends a token. `close()` stops the feed.
     `clock`: monotonic seconds for the cache's timing (tests pass their own).
     """
 
@@ -67,6 +72,8 @@ class Verifier:
         audience: str | None = None,
         leeway: float = 30.0,
         stale_for: float = 300.0,
+        when_feed_lost: str = INTROSPECT,
+        feed_stale_after: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -86,8 +93,31 @@ class Verifier:
         self._afetching: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
-        # Consulted after every other check when set (revocations.py); None: no feed.
-        self._revocations: RevocationCheck | None = None
+        # Consulted after every other check when credentials were given; None: no feed.
+        self._feed: FeedCheck | None = None
+        if client_id and client_secret:
+            self._feed = FeedCheck(
+                self.base_url,
+                client_id,
+                client_secret,
+                when_feed_lost=when_feed_lost,
+                stale_after=feed_stale_after,
+                on_keys_changed=self._keys.expire,
+            )
+
+    def __repr__(self) -> str:  # never the secret
+        return f"Verifier({self.base_url!r}, client_id={self.client_id!r})"
+
+    def close(self) -> None:
+        """Stop following the revocation feed (a verifier without one has nothing to stop)."""
+        if self._feed is not None:
+            self._feed.close()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid access token; InvalidToken otherwise. May block on a
@@ -105,7 +135,10 @@ class Verifier:
                         self._failed(error)
             finally:
                 self._fetching.release()
-        return self._principal(token, self._keys.key(kid))
+        principal = self._principal(token, self._keys.key(kid))
+        if self._feed is not None:
+            self._feed.check(principal.claims, kid, token)
+        return principal
 
     async def averify(self, token: str) -> Principal:
         """`verify`, fetching AuthGate's keys without blocking the event loop."""
@@ -121,7 +154,10 @@ class Verifier:
                             self._fetched(began, fetched)
                         except FetchFailed as error:
                             self._failed(error)
-        return self._principal(token, self._keys.key(kid))
+        principal = self._principal(token, self._keys.key(kid))
+        if self._feed is not None:
+            await self._feed.acheck(principal.claims, kid, token)
+        return principal
 
     def _afetch_lock(self) -> asyncio.Lock:
         # An asyncio.Lock belongs to one event loop; a verifier may serve several.
@@ -145,11 +181,4 @@ class Verifier:
         claims = verified_claims(
             token, key, issuer=discovered.issuer, audience=self.audience, leeway=self.leeway
         )
-        principal = principal_of(claims)
-        revocations = self._revocations
-        if revocations is not None:
-            if revocations.is_stale():
-                raise VerificationUnavailable("AuthGate's revocations are out of reach")
-            if revocations.refuses(principal.claims):
-                raise InvalidToken("the token was revoked")
-        return principal
+        return principal_of(claims)
