@@ -30,3 +30,17 @@ class InsufficientScope(AuthGateError):
     def __init__(self, missing: Iterable[str]) -> None:
         self.missing = frozenset(missing)
         super().__init__(f"the token lacks the scope {' '.join(sorted(self.missing))}")
+
+
+class TokenRequestFailed(AuthGateError):
+    """AuthGate issued no token: `status` is the HTTP status, `code` the body's error code
+    (RFC 9457 `code` or RFC 6749 §5.2 `error`); the message never holds a token or secret."""
+
+    def __init__(self, message: str, *, status: int, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class InvalidCredentials(TokenRequestFailed):
+    """AuthGate refused the email and password, or the client's id, secret or scope."""
