@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from accounts import ADMIN_EMAIL, ADMIN_PASSWORD
-from servers import ServerProcess, cli
+from servers import ServerProcess, cli, logged_fields, wait_for
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,24 @@ def user_tokens(server: ServerProcess, email: str, password: str) -> dict[str, s
     )
     response.raise_for_status()
     return dict(response.json())
+
+
+def served(server: ServerProcess, operation: str, outcome: str | None = None) -> int:
+    """How many requests for `operation` (REST `list_users`, `refresh_token`, `issue_token`,
+    `token`; gRPC `ListUsers`) the server's access log shows, with `outcome` if given."""
+    count = 0
+    for line in list(server.lines):
+        fields = logged_fields(line, "authgate.access")
+        if fields and fields["operation"] == operation:
+            count += outcome is None or fields["outcome"] == outcome
+    return count
+
+
+def wait_until_served(server: ServerProcess, operation: str, count: int) -> None:
+    """Wait for the access log to show `count` requests for `operation`: the server writes
+    its log lines from a thread of their own, a little after it answers."""
+    wait_for(
+        lambda: served(server, operation) >= count,
+        timeout=20,
+        report=lambda: f"{served(server, operation)} of {count} {operation} logged",
+    )
