@@ -107,6 +107,33 @@ def test_fifty_calls_refused_after_logout_everywhere_log_in_again_once(start_ser
     assert served(server, "issue_token") == 2
 
 
+def test_threads_and_two_event_loops_sharing_one_auth_make_one_refresh(start_server):
+    # With rotation on, a second refresh in parallel would present a spent refresh token,
+    # and AuthGate would revoke the family: the login count would show it.
+    server = start_server(access_token_lifetime="2", rotate_refresh_tokens="true")
+    auth = admin_auth(server)
+    assert call_users("httpx.Client", server.http_url, auth, [(0.0, 1)]) == [200]
+    time.sleep(1.2)  # the token is due
+    start = threading.Barrier(22)  # twenty threads and two event loops, at once
+
+    def blocking_call(_: int) -> list[int]:
+        start.wait()
+        return [httpx.get(server.http_url + USERS, auth=auth).status_code]
+
+    def fifteen_async_calls(_: int) -> list[int]:
+        start.wait()
+        return asyncio.run(_call_users_async(server.http_url, auth, [(0.0, 15)]))
+
+    with ThreadPoolExecutor(22) as pool:
+        blocking = pool.map(blocking_call, range(20))
+        looping = pool.map(fifteen_async_calls, range(2))
+        statuses = [status for batch in [*blocking, *looping] for status in batch]
+    assert statuses == [200] * 50
+    wait_until_served(server, "list_users", 51)
+    assert served(server, "refresh_token") == 1
+    assert served(server, "issue_token") == 1
+
+
 def test_rotated_refresh_tokens_are_kept(start_server):
     server = start_server(access_token_lifetime="2", rotate_refresh_tokens="true")
     assert call_users("httpx.Client", server.http_url, admin_auth(server), SPREAD) == [200] * 8
