@@ -103,6 +103,7 @@ def test_fifty_calls_refused_after_logout_everywhere_log_in_again_once(start_ser
     revoke_everything(server, auth)
     assert call_users(kind, server.http_url, auth, [(0.0, 50)]) == [200] * 50
     # One renewal for the fifty refusals: its refresh token is refused too, so it logs in.
+    wait_until_served(server, "issue_token", 2)
     assert served(server, "refresh_token", "401") == served(server, "refresh_token") == 1
     assert served(server, "issue_token") == 2
 
@@ -164,6 +165,7 @@ def test_a_client_fetches_a_new_token_by_the_client_credentials_grant(start_serv
     assert call_users(kind, server.http_url, auth, SPREAD) == [200] * 8
     with httpx.Client(base_url=server.http_url, auth=auth) as http:
         assert ADMIN_EMAIL in http.get(USERS).text  # users:read lists every user
+    wait_until_served(server, "list_users", 9)
     assert served(server, "token", "200") >= 2
     assert served(server, "refresh_token") == 0  # client tokens come with no refresh token
 

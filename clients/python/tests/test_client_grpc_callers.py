@@ -117,6 +117,7 @@ def test_fifty_calls_refused_after_logout_everywhere_log_in_again_once(start_ser
         wait_for(refused, timeout=5)
     assert list_users(kind, server.grpc_target, auth, [(0.0, 50)]) == ["OK"] * 50
     # One renewal for the fifty refusals: its refresh token is refused too, so it logs in.
+    wait_until_served(server, "issue_token", 2)
     assert served(server, "refresh_token", "401") == served(server, "refresh_token") == 1
     assert served(server, "issue_token") == 2
 

@@ -78,7 +78,7 @@ class AuthGateAuth(httpx.Auth):
         self.tokens = TokenKeeper(base_url, login, skew=skew, timeout=timeout, verify=verify)
 
     def __repr__(self) -> str:
-        return repr(self.tokens).replace(type(self.tokens).__name__, type(self).__name__, 1)
+        return f"{type(self).__name__}(tokens={self.tokens!r})"
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         request.read()

@@ -72,7 +72,7 @@ def renewal(base_url: str, login: Login, held: HeldTokens | None, skew: float) -
     """New tokens: by the refresh token while it lasts, else (or when AuthGate refuses it,
     revoked or spent) by logging in again. A client has no refresh token (RFC 6749 §4.4.3)."""
     base_url = base_url.rstrip("/")
-    if held is not None and held.refresh is not None and held.refresh_usable():
+    if held is not None and held.refresh_usable():
         sent = time.monotonic()
         response = yield httpx.Request(
             "POST", base_url + REFRESH_PATH, json={"refresh": held.refresh}

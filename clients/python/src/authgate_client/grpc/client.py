@@ -166,7 +166,7 @@ class _BearerPlugin(grpc.AuthMetadataPlugin):
     def __call__(self, context: Any, callback: Any) -> None:
         try:
             token = self.tokens.access_token()
-        except Exception as error:  # gRPC fails the call with it (UNAVAILABLE)
+        except Exception as error:  # gRPC fails the call, with the error's message
             callback((), error)
             return
         callback((("authorization", f"Bearer {token}"),), None)
