@@ -10,6 +10,11 @@ import httpx
 from accounts import ADMIN_EMAIL, ADMIN_PASSWORD
 from servers import ServerProcess, cli, logged_fields, wait_for
 
+# A revocation reaches a subscribed verifier in milliseconds (bench/verifier_lag.py measures
+# the 1 s p99 target across two PostgreSQL replicas); a test allows more, since its server and
+# the CLI share two cores with whatever else the machine runs.
+FEED_BOUND = 2.0
+
 
 @dataclass(frozen=True)
 class ClientCredentials:

@@ -10,7 +10,7 @@ import pytest
 from authgate_client.revocations import FeedFollower
 
 from accounts import PASSWORD
-from live_server import ClientCredentials, client_token, make_client, user_tokens
+from live_server import FEED_BOUND, ClientCredentials, client_token, make_client, user_tokens
 from servers import ServerProcess, cli, create_account
 
 
@@ -48,9 +48,9 @@ def test_a_deactivation_refuses_her_tokens_and_an_activation_restores_them(serve
     claims, kid = user_token(server, account.email)
     assert follower.state.refusal(claims, kid) is None
     cli(server, "users", "deactivate", "--email", account.email)
-    refused_within(follower, claims, kid, 1.0)
+    refused_within(follower, claims, kid, FEED_BOUND)
     cli(server, "users", "activate", "--email", account.email)
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + FEED_BOUND
     while follower.state.refusal(claims, kid) is not None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
@@ -62,7 +62,7 @@ def test_a_new_password_refuses_the_tokens_issued_before_it(server, follower):
     claims, kid = user_token(server, account.email)
     cli(server, "users", "set-password", "--email", account.email, "--password-stdin",
         stdin=f"{PASSWORD}\n")  # fmt: skip
-    refused_within(follower, claims, kid, 1.0)
+    refused_within(follower, claims, kid, FEED_BOUND)
     after, _ = user_token(server, account.email)
     assert follower.state.refusal(after, kid) is None
 
@@ -74,7 +74,7 @@ def test_a_retired_key_refuses_its_tokens(server, follower):
     follower._on_keys_changed = lambda: changed.append(1)
     cli(server, "keys", "rotate", "--now")
     cli(server, "keys", "retire", kid)
-    refused_within(follower, claims, kid, 1.0)
+    refused_within(follower, claims, kid, FEED_BOUND)
     assert changed
 
 

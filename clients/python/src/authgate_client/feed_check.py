@@ -17,7 +17,6 @@ revocations:watch`).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,10 +24,11 @@ import httpx
 
 from authgate_client.errors import InvalidToken, VerificationUnavailable
 from authgate_client.revocations import FeedFollower
+from authgate_client.token_requests import ClientLogin
+from authgate_client.tokens import TokenKeeper
 
 INTROSPECT = "introspect"
 FAIL_CLOSED = "fail_closed"
-TOKEN_PATH = "/api/v1/oauth/token"  # noqa: S105 (a path, not a password)
 INTROSPECTION_PATH = "/api/v1/oauth/introspect"
 TIMEOUT = httpx.Timeout(5.0)
 
@@ -49,8 +49,10 @@ class FeedCheck:
         self.base_url = base_url.rstrip("/")
         self.when_feed_lost = when_feed_lost
         self._credentials = (client_id, client_secret)
-        self._token: str | None = None
-        self._token_lock = threading.Lock()
+        self._tokens = TokenKeeper(
+            self.base_url, ClientLogin(client_id, client_secret, "revocations:watch")
+        )
+        self._token = ""
         self.follower = FeedFollower(
             self.base_url,
             self._feed_token,
@@ -108,18 +110,13 @@ class FeedCheck:
         }
 
     def _feed_token(self, renew: bool) -> str:
-        """A client token holding `revocations:watch` (the client credentials grant)."""
-        with self._token_lock:
-            if self._token is None or renew:
-                reply = httpx.post(
-                    self.base_url + TOKEN_PATH,
-                    data={"grant_type": "client_credentials", "scope": "revocations:watch"},
-                    auth=self._credentials,
-                    timeout=TIMEOUT,
-                )
-                reply.raise_for_status()
-                self._token = str(reply.json()["access_token"])
-            return self._token
+        """A client token holding `revocations:watch`; a new one when the last was refused."""
+        self._token = (
+            self._tokens.renew_after_refusal(self._token)
+            if renew and self._token
+            else self._tokens.access_token()
+        )
+        return self._token
 
 
 def _require_active(reply: httpx.Response) -> None:

@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from authgate_client.errors import AuthGateError
+
 log = logging.getLogger(__name__)
 
 FEED_PATH = "/api/v1/revocations/watch"
@@ -137,7 +139,7 @@ class FeedFollower:
                 except _Refused as refused:
                     renew = refused.status == 401 or refused.reason == "TOKEN_NOT_VALID"
                     log.warning("revocation feed: %s", refused)
-                except (httpx.HTTPError, ValueError, KeyError) as error:
+                except (httpx.HTTPError, AuthGateError, ValueError, KeyError) as error:
                     log.warning("revocation feed lost: %s", type(error).__name__)
                 if self._stopping.wait(delay):
                     return
