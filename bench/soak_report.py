@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import doc_blocks
 import machine
 from results import percentile, verdict
 from soak_load import Minute, Recorder
 
-BEGIN = "<!-- bench/soak.py: begin (generated; edit the script, not this block) -->"
-END = "<!-- bench/soak.py: end -->"
+BEGIN, END = doc_blocks.markers("soak.py")
 SECTION = "## Soak"
 INTRO = """\
 `bench/soak.py` (by hand; not part of `make bench` or CI) runs `authgate serve --workers 2` on
@@ -197,10 +196,4 @@ def render(run: SoakRun) -> str:
 
 def write_docs(path: Path, block: str) -> None:
     """Replace the soak block in `path`, or add the section (intro + block) at the end."""
-    text = path.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: block, text)
-    else:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{INTRO}\n\n{block}\n"
-    path.write_text(text)
+    doc_blocks.replace_block(path, "soak.py", block, f"{SECTION}\n\n{INTRO}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import doc_blocks
 import fill_store
 import httpx
 import machine
@@ -33,8 +33,7 @@ from authgate_client import InvalidToken, Verifier
 from revocation_lag import PROBED_EMAIL, PROBED_PASSWORD, postgres_replicas
 
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN = "<!-- bench/verifier_lag.py: begin (generated; edit the script, not this block) -->"
-END = "<!-- bench/verifier_lag.py: end -->"
+BEGIN, END = doc_blocks.markers("verifier_lag.py")
 SECTION = "## A local verifier and the revocation feed"
 POLL_S = 0.001
 GIVE_UP_S = 10.0
@@ -116,16 +115,6 @@ def render(figures: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def write_docs(path: Path, block: str) -> None:
-    text = path.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: block, text)
-    else:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{block}\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
@@ -145,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     block = render(figures, command.strip())
     print(block)
     if args.write:
-        write_docs(args.output, block)
+        doc_blocks.replace_block(args.output, "verifier_lag.py", block, SECTION)
     return 0
 
 
