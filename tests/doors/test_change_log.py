@@ -1,6 +1,7 @@
 """The change log and the caches it keeps true, on both stores: every write that changes
-whether a subject's tokens are good appends a row, and a write made elsewhere (another
-process's store) is refused by this one within the staleness bound, whatever its tail does."""
+whether a subject's tokens are good, or what a list of users shows, appends a row, and a write
+made elsewhere (another process's store) is refused by this one within the staleness bound,
+whatever its tail does."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ async def refused_within(door, access: str, since: float) -> float:
     return time.monotonic() - since
 
 
-async def test_every_write_that_changes_tokens_appends_a_row_in_seq_order(service: Service):
+async def test_every_write_that_changes_tokens_or_the_user_list_appends_a_row_in_seq_order(
+    service: Service,
+):
     core, admin = service.runtime.core, service.runtime.admin
     database = core.store.database
     start = await database.read(last_seq)
@@ -53,11 +56,15 @@ async def test_every_write_that_changes_tokens_appends_a_row_in_seq_order(servic
     rows = await database.read(changes_after, start)
     assert [row.seq for row in rows] == sorted({row.seq for row in rows})
     assert [(row.subject, row.kind) for row in rows] == [
+        (staff.subject, ChangeKind.USER_CREATED),
+        (user.id, ChangeKind.USER_CREATED),
+        (user.id, ChangeKind.LOGGED_IN),
         (user.id, ChangeKind.REFRESH_REVOKED),
         (user.id, ChangeKind.USER_DEACTIVATED),
         (user.id, ChangeKind.USER_ACTIVATED),
         (user.id, ChangeKind.SCOPES_CHANGED),
         (user.id, ChangeKind.TOKENS_REVOKED),
+        (user.id, ChangeKind.LOGGED_IN),
         (user.id, ChangeKind.PASSWORD_SET),
         (user.id, ChangeKind.REFRESH_REVOKED),  # the login's refresh token, with the password
         (client.client_id, ChangeKind.CLIENT_SECRET_ROTATED),
@@ -71,10 +78,10 @@ async def test_every_write_that_changes_tokens_appends_a_row_in_seq_order(servic
 async def test_a_detected_refresh_reuse_appends_a_row(tmp_path: Path, database_url: str):
     async with serving(tmp_path, database_url, rotate_refresh_tokens=True) as running:
         database = running.runtime.core.store.database
-        start = await database.read(last_seq)
         user = await running.make_user()
         core = running.runtime.core
         pair = await core.issue_token_pair(user.email, PASSWORD)
+        start = await database.read(last_seq)  # after the user's creation and login
         await core.refresh_access_token(pair.refresh)
         with pytest.raises(Exception, match="revoked"):
             await core.refresh_access_token(pair.refresh)  # spent: reuse

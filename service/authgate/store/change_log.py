@@ -1,5 +1,5 @@
 """The change log: one append-only row for every write that changes whether a subject's tokens
-are good, appended in that write's own transaction.
+are good, or what a list of users shows, appended in that write's own transaction.
 
 Every serving process tails it by `seq` to keep its caches true (`store/change_tail.py`), and
 `seq` is a resumable cursor: a reader that has applied every row up to `seq` asks for the rows
@@ -8,7 +8,11 @@ the database, and AUTOINCREMENT never reuses a number. On PostgreSQL a sequence 
 out in the order transactions ask, not the order they commit, so a reader could pass over a
 number that commits later; every appending transaction therefore takes one advisory lock, held
 until it commits, and numbers are taken and committed in one order. Those writes are operator
-actions and revocations, a handful a second at the most.
+actions, revocations and logins. Logins are the many: on this project's 2-core benchmark VM a
+login's `last_login` write with its row took 0.5 ms longer than without it (p50 1.0 against
+0.5 ms) and 0.4 ms more CPU in the process (the write, and its tail reading the row), next to
+20 ms of argon2 per login; the lock lets one appender commit at a time, about 1,000 a second
+there, against 4,000 bare updates 8 at a time.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ class ChangeKind(enum.Enum):
     KEY_ADDED = "key_added"
     KEY_CHANGED = "key_changed"  # its signing dates moved (a rotation)
     KEY_RETIRED = "key_retired"
+    # Changes only a list of users shows (the page cache, core/user_pages.py):
+    USER_CREATED = "user_created"
+    LOGGED_IN = "logged_in"  # last_login set
 
 
 @dataclass(frozen=True)

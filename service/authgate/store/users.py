@@ -144,6 +144,7 @@ def user_from_row(session: Session, row: Row) -> User:
 
 
 def insert_user(session: Session, user: User, password_hash: str) -> None:
+    """Insert `user`, with the change-log row every list of users now shows it by."""
     session.run(
         "INSERT INTO users (id, email, password_hash, is_active, is_staff, created_at,"
         " last_login, token_version)"
@@ -157,6 +158,7 @@ def insert_user(session: Session, user: User, password_hash: str) -> None:
             "created_at": session.to_db_time(user.created_at),
         },
     )
+    _log(session, user.id, ChangeKind.USER_CREATED)
 
 
 def _login_row(session: Session, email: str) -> tuple[User, str] | None:
@@ -240,10 +242,13 @@ def _delete(session: Session, user_id: str) -> bool:
 
 
 def _record_login(session: Session, user_id: str, when: datetime) -> None:
-    session.run(
+    # A list of users shows last_login: the row keeps cached pages true (core/user_pages.py).
+    updated = session.run(
         "UPDATE users SET last_login = :when WHERE id = :id",
         {"id": user_id, "when": session.to_db_time(when)},
     )
+    if updated:
+        _log(session, user_id, ChangeKind.LOGGED_IN)
 
 
 def _count(session: Session) -> int:
