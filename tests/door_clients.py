@@ -320,17 +320,26 @@ STALENESS_BOUND = Settings().cache_staleness_ms / 1000
 
 
 def _refused_in_time(started: float, since: float) -> None:
-    """A call that started once the bound had passed since `since` was accepted: fail."""
-    assert started - since < STALENESS_BOUND, f"accepted {started - since:.3f} s after the write"
+    """A call that started once the bound had passed since `since` answered as before the
+    write (accepted a revoked token, listed what changed as it was): fail."""
+    assert started - since < STALENESS_BOUND, f"unchanged {started - since:.3f} s after the write"
 
 
 async def refused_within_bound(call: Callable[[], Awaitable[Outcome]], since: float) -> Outcome:
     """Call until refused; the refusal. Every call that starts once the staleness bound has
     passed since `since` (a write's return) must be refused."""
+    return await changed_within_bound(call, lambda outcome: not outcome.ok, since)
+
+
+async def changed_within_bound(
+    call: Callable[[], Awaitable[Outcome]], changed: Callable[[Outcome], bool], since: float
+) -> Outcome:
+    """Call until an answer shows the write (`changed`); that answer. Every call that starts
+    once the staleness bound has passed since `since` (the write's return) must show it."""
     while True:
         started = time.monotonic()
         outcome = await call()
-        if not outcome.ok:
+        if changed(outcome):
             return outcome
         _refused_in_time(started, since)
         await asyncio.sleep(0.002)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +24,13 @@ from authgate.process.runtime import Runtime, open_runtime
 from authgate.process.server import RunningDoors, running_doors
 from authgate.process.settings import Settings
 
-from accounts import ADMIN_EMAIL, ADMIN_PASSWORD, KEY_ENCRYPTION_KEY, PASSWORD
+from accounts import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    KEY_ENCRYPTION_KEY,
+    PASSWORD,
+    with_key_encryption_key,
+)
 
 _numbers = itertools.count()
 
@@ -41,6 +48,17 @@ class Service:
     @property
     def grpc_target(self) -> str:
         return self.doors.grpc_address
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of an `authgate` command on this service's store (servers.cli)."""
+        return with_key_encryption_key(
+            {
+                **os.environ,
+                "AUTHGATE_DATA_DIR": str(self.settings.data_dir),
+                "AUTHGATE_DATABASE_URL": self.settings.resolved_database_url,
+            }
+        )
 
     async def make_user(
         self, *, staff: bool = False, active: bool = True, email: str | None = None

@@ -15,11 +15,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from accounts import BOOTSTRAP_ADMIN, PASSWORD, with_key_encryption_key
 from door_clients import BlockingDoor
+
+if TYPE_CHECKING:
+    from in_process import Service
 
 _REST = re.compile(r"rest listening on (http://[\w.:\[\]]+)")
 _GRPC = re.compile(r"grpc listening on ([\w.:\[\]]+)")
@@ -189,9 +193,9 @@ class Account:
     email: str
 
 
-def cli(server: ServerProcess, *words: str, stdin: str = "") -> str:
-    """Run `authgate WORDS...` against the server's store (its environment); its output.
-    The command must succeed."""
+def cli(server: ServerProcess | Service, *words: str, stdin: str = "") -> str:
+    """Run `authgate WORDS...` against the server's store (its environment), the server a
+    process or served in-process; its output. The command must succeed."""
     done = subprocess.run(
         [sys.executable, "-m", "authgate", *words],
         input=stdin, env=server.env, capture_output=True, text=True, timeout=60,

@@ -57,6 +57,14 @@ class BoundedCache(Generic[Key, Value]):
         self._evictions.inc()
         return self._entries.popitem(last=False)
 
+    def evict_oldest(self) -> tuple[Key, Value] | None:
+        """Make room by the least recently used entry, for a cache that bounds more than its
+        count of entries (pages, by the users they hold); the entry, if there was one."""
+        if not self._entries:
+            return None
+        self._evictions.inc()
+        return self._entries.popitem(last=False)
+
     def discard(self, key: Key) -> Value | None:
         """Drop an entry that stopped being true; the entry, if there was one."""
         value = self._entries.pop(key, None)

@@ -19,7 +19,7 @@ from authgate.core.errors import (
 )
 from authgate.core.fields import require_text
 from authgate.core.introspection import Introspection, introspection_of
-from authgate.core.paging import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_limit
+from authgate.core.paging import MAX_PAGE_SIZE, decode_page_token, page_limit
 from authgate.core.revocation_feed import FeedEvent, RevocationFeed
 from authgate.core.subject_states import SubjectStates
 from authgate.core.throttle import LoginThrottle
@@ -269,11 +269,11 @@ class AuthCore(UserAdministration):
 
     async def page_users(self, page_token: str, limit: int, only_id: str | None) -> UserPage:
         after_id = decode_page_token(page_token)
-        # One extra row tells whether another page follows, without a COUNT.
-        found = await self.store.page(after_id=after_id, limit=limit + 1, only_id=only_id)
-        page = found[:limit]
-        next_token = encode_page_token(page[-1].id) if len(found) > limit else ""
-        return UserPage(tuple(page), next_token)
+
+        async def load(rows: int) -> list[User]:
+            return await self.store.page(after_id=after_id, limit=rows, only_id=only_id)
+
+        return await self.subjects.pages.page(after_id, limit, only_id, load)
 
     async def list_all_users(self, page_token: str) -> UserPage:
         """Every user, a page at a time, for the operator's CLI."""

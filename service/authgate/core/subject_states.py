@@ -1,4 +1,5 @@
-"""Users, clients and live refresh tokens as the store last said, kept true by the change log.
+"""Users, clients, live refresh tokens and pages of users (core/user_pages.py) as the store last
+said, kept true by the change log.
 
 A lookup asks the cache while the change log's tail is current (core/change_follower.py), and
 the store otherwise. What the store answers is kept only if nothing was forgotten while it was
@@ -13,6 +14,7 @@ from typing import TypeVar
 from authgate.core.cache import BoundedCache
 from authgate.core.change_follower import ChangeFollower
 from authgate.core.clients import Client
+from authgate.core.user_pages import UserPages
 from authgate.core.users import User
 
 Subject = TypeVar("Subject", User, Client)
@@ -29,6 +31,8 @@ class SubjectStates:
         self.live_refresh: BoundedCache[str, str] = BoundedCache("refresh_tokens", size)
         self._refresh_of_user: dict[str, set[str]] = {}
         follower.subscribe(self.forget, self.forget_all)
+        # Pages of the user list, holding at most `size` users between them.
+        self.pages = UserPages(follower, size)
 
     @classmethod
     def uncached(cls) -> SubjectStates:
