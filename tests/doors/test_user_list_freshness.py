@@ -7,8 +7,11 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
+from connexion.jsonifier import Jsonifier
+
 from authgate.core.paging import encode_page_token
 from authgate.core.user_pages import PageKey
+from authgate.store.change_log import last_seq
 from authgate.store.users import UserStore
 
 from accounts import PASSWORD
@@ -25,13 +28,20 @@ def listed(outcome) -> dict[str, dict]:
 
 
 async def cached_page_after(service: Service, door, access: str, after: str):
-    """A call listing the users after `after`, once its page is in the cache (a local write's
-    row may empty the cache again when the tail reads it, a few ms later)."""
+    """A call listing the users after `after`, once its page is in the cache and stays there:
+    the tail has applied every row so far (it empties the cache again on reading the rows
+    this process wrote, a few ms after this process forgot them itself)."""
 
     def call():
         return door.list_users(access, page_token=encode_page_token(after))
 
-    pages = service.runtime.core.subjects.pages.pages
+    core = service.runtime.core
+    newest = await core.store.database.read(last_seq)
+    for _ in range(200):
+        if core.subjects.follower.applied_seq >= newest:
+            break
+        await asyncio.sleep(0.005)
+    pages = core.subjects.pages.pages
     for _ in range(200):
         await call()
         if pages.get(PageKey(after, 50, None)) is not None:
@@ -63,3 +73,24 @@ async def test_a_login_elsewhere_shows_in_the_list_within_the_bound(service: Ser
         call, lambda outcome: "lastLoginTime" in listed(outcome)[user.email], time.monotonic()
     )
     assert listed(shown)[user.email]["lastLoginTime"].startswith(str(datetime.now(UTC).year))
+
+
+async def test_a_cached_page_is_rendered_once_by_each_door(service: Service, door):
+    access = (await login(door))["access"]
+    marker = await service.make_user()
+    await service.make_user()
+    call = await cached_page_after(service, door, access, marker.id)
+    first, second = await call(), await call()
+    page = service.runtime.core.subjects.pages.pages.get(PageKey(marker.id, 50, None))
+    assert page is not None and door.name in page.renderings
+    assert first.data == second.data and len(listed(first)) == 1
+
+
+async def test_a_cached_pages_rest_body_is_what_connexion_would_send(service: Service, rest_door):
+    access = (await login(rest_door))["access"]
+    marker = await service.make_user()
+    await service.make_user()
+    call = await cached_page_after(service, rest_door, access, marker.id)
+    response = (await call()).raw
+    assert response.headers["content-type"] == "application/json"
+    assert response.content == Jsonifier().dumps(response.json()).encode()

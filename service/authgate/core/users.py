@@ -6,8 +6,9 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from authgate.core import passwords
 
@@ -35,6 +36,10 @@ class User:
 class UserPage:
     users: tuple[User, ...]
     next_page_token: str
+    # What whoever presents the page made of it (a response body), by their own key, kept as
+    # long as the page: the page cache hands one page to every request for it, so each
+    # rendering is made once. Not part of the page's value.
+    renderings: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def normalize_email(email: str) -> str:

@@ -92,7 +92,12 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.ListUsersResponse:
         caller = current_caller()
         page = await self.core.list_visible_users(caller, request.page_size, request.page_token)
-        return messages.list_users_response(page)
+        # Built once per page (a page of 50: about 115 µs): a cached page is shared by every
+        # call for it, and grpc only reads a response (serializes it) once it is returned.
+        response: auth_pb2.ListUsersResponse | None = page.renderings.get("grpc")
+        if response is None:
+            response = page.renderings["grpc"] = messages.list_users_response(page)
+        return response
 
     @_maps_errors
     async def IssueClientToken(

@@ -10,15 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from connexion import request
-from starlette.responses import StreamingResponse
+from connexion.jsonifier import Jsonifier
+from starlette.responses import Response, StreamingResponse
 
 from authgate import messages
 from authgate.core.access import Caller
 from authgate.core.operations import AuthCore
+from authgate.core.users import UserPage
 from authgate.rest import feed
 from authgate.rest.query import one_spelling
 
 JSON = {"Content-Type": "application/json"}
+# The app's own serializer (AsyncApp's default): a body serialized here is byte for byte what
+# Connexion would have made of the same dict.
+_JSONIFIER = Jsonifier()
 Reply = tuple[dict[str, Any], int, dict[str, str]]
 
 
@@ -103,13 +108,23 @@ async def list_users(
     pageToken: str | None = None,
     page_size: int | None = None,
     page_token: str | None = None,
-) -> Reply:
+) -> Response:
     # grpc-gateway and Envoy's transcoder accept a query field under its JSON name and
     # under its proto name; so do we. Other query parameters are ignored, as they do.
     size = one_spelling(("pageSize", pageSize), ("page_size", page_size), default=0)
     token = one_spelling(("pageToken", pageToken), ("page_token", page_token), default="")
     page = await _core().list_visible_users(token_info["caller"], size, token)
-    return messages.list_users_json(page), 200, JSON
+    return _users_response(page)
+
+
+def _users_response(page: UserPage) -> Response:
+    """What Connexion would answer for `list_users_json(page)`, serialized once per page (a
+    page of 50: about 110 µs to build the body and 37 µs to encode it): a cached page is
+    shared by every request for it."""
+    body: bytes | None = page.renderings.get("rest")
+    if body is None:
+        body = page.renderings["rest"] = _JSONIFIER.dumps(messages.list_users_json(page)).encode()
+    return Response(body, 200, headers=JSON, media_type=JSON["Content-Type"])
 
 
 async def create_user(body: dict[str, Any], token_info: dict[str, Any]) -> Reply:
