@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from authgate.store.database import Database
 from authgate.store.session import Session
 
 # How many rows one catch-up reads; a reader that gets this many asks again at once.
 BATCH = 500
+# Rows only a list of users reads (a user created, a login) matter to a tail for seconds: one
+# behind for longer than 10 s forgets every cache (core/change_follower.py). Logins are most
+# rows, so they go after this, not after the longest token lifetime (a day by default; at 80
+# logins a second, 7 million rows).
+LIST_ONLY_KEPT = timedelta(minutes=10)
 
 
 class ChangeKind(enum.Enum):
@@ -99,12 +104,20 @@ def last_seq(session: Session) -> int:
     return 0 if row is None or row[0] is None else int(row[0])
 
 
-def prune_changes(session: Session, before: datetime) -> int:
+def prune_changes(session: Session, before: datetime, now: datetime | None = None) -> int:
     """Drop rows older than `before` (the longest token lifetime ago: every token they could
-    affect has expired); the newest row always stays, so `seq` never goes back."""
+    affect has expired), and rows only a list of users reads once LIST_ONLY_KEPT old; the
+    newest row always stays, so `seq` never goes back."""
+    list_only_before = (now or datetime.now(UTC)) - LIST_ONLY_KEPT
     return session.run(
-        "DELETE FROM changes WHERE at < :before AND seq < (SELECT max(seq) FROM changes)",
-        {"before": session.to_db_time(before)},
+        "DELETE FROM changes WHERE (at < :before OR (kind IN (:created, :login)"
+        " AND at < :list_only_before)) AND seq < (SELECT max(seq) FROM changes)",
+        {
+            "before": session.to_db_time(before),
+            "list_only_before": session.to_db_time(list_only_before),
+            "created": ChangeKind.USER_CREATED.value,
+            "login": ChangeKind.LOGGED_IN.value,
+        },
     )
 
 
