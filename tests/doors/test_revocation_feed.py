@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from authgate.store.change_log import last_seq
+
+from accounts import PASSWORD
 from door_clients import login, open_door
 from feed_clients import FeedError, watch
 from in_process import Service, serving
@@ -176,3 +179,29 @@ async def test_a_stopping_server_ends_its_streams_at_once(stopping, kind):
     with pytest.raises(FeedError) as ended:
         await until(events, lambda event: False, within=3.0)
     assert ended.value.reason == "unavailable"
+
+
+async def test_new_users_and_logins_stay_out_of_the_feed_and_its_cursor_passes_them(
+    service, kind, make_user
+):
+    token = await client_token(service, "revocations:watch")
+    events = feed(service, kind, token)
+    await until(events, is_heartbeat)
+    user = await make_user()  # a user_created row
+    door = open_door("rest", service.http_url, service.grpc_target)
+    await login(door, user.email, PASSWORD)  # a logged_in row
+    await door.close()
+    newest = await service.runtime.core.store.database.read(last_seq)
+    beat = await until(events, lambda e: is_heartbeat(e) and int(e["heartbeat"]["seq"]) >= newest)
+    await service.set_active(user.email, False)
+    collected = [await until(events, revocation_of(user.id, "user_deactivated"))]
+    await events.aclose()
+    resumed = feed(service, kind, token, after_seq=0)  # every row kept, from the start
+    async for event in resumed:
+        collected.append(event)
+        if is_heartbeat(event):
+            break
+    await resumed.aclose()
+    kinds = {e["revocation"]["kind"] for e in collected if "revocation" in e}
+    assert "user_deactivated" in kinds and not kinds & {"user_created", "logged_in"}
+    assert beat["heartbeat"]["reset"] is False

@@ -7,6 +7,8 @@ few heartbeats knows it may be behind. When rows after the watcher's cursor were
 the cursor is not one this log gave), the feed starts again from the oldest row kept and the
 first heartbeat says `reset`: the watcher drops what it knew and rebuilds from the rows.
 Rows are kept for the longest token lifetime, so the rows kept describe every live token.
+Rows only a list of users reads (a user created, a login) revoke nothing and are not sent:
+they would tell every watcher who logs in, and when; the cursor passes over them.
 
 The watcher's own authorization is checked again at every heartbeat, so a stream ends when
 its token expires or its client is deactivated, and the watcher reconnects with a new token.
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 from authgate.core.change_follower import ChangeFollower
 from authgate.core.errors import AuthError, Reason
-from authgate.store.change_log import BATCH, Change, ChangeLog
+from authgate.store.change_log import BATCH, LIST_ONLY_KINDS, Change, ChangeLog
 
 # Seconds between heartbeats; a verifier's staleness bound is a few of them.
 HEARTBEAT = 1.0
@@ -74,8 +76,9 @@ class RevocationFeed:
         self._watchers.add(woken)
         try:
             async for row in _drain(self.log, cursor):
-                yield row
                 cursor = row.seq
+                if row.kind not in LIST_ONLY_KINDS:
+                    yield row
             yield Heartbeat(cursor, reset)
             beat_at = time.monotonic()
             while True:
@@ -86,8 +89,9 @@ class RevocationFeed:
                 if self.closed:
                     raise AuthError(Reason.UNAVAILABLE, "The server is stopping; reconnect.")
                 async for row in _drain(self.log, cursor):
-                    yield row
                     cursor = row.seq
+                    if row.kind not in LIST_ONLY_KINDS:
+                        yield row
                 if time.monotonic() - beat_at >= self.heartbeat:
                     await still_authorized()
                     yield Heartbeat(cursor)

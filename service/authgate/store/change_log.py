@@ -54,6 +54,10 @@ class ChangeKind(enum.Enum):
     LOGGED_IN = "logged_in"  # last_login set
 
 
+# The kinds no cache but the page cache reads: pruned sooner, and not in the revocation feed.
+LIST_ONLY_KINDS = frozenset({ChangeKind.USER_CREATED, ChangeKind.LOGGED_IN})
+
+
 @dataclass(frozen=True)
 class Change:
     seq: int
