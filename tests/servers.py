@@ -32,8 +32,12 @@ _GRPC = re.compile(r"grpc listening on ([\w.:\[\]]+)")
 class ServerProcess:
     """One `authgate serve` process; its stderr is collected for the test to read."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, *, with_stdout: bool = False
+    ) -> None:
         self.data_dir = data_dir
+        # Its stdout in the collected lines too (a console span exporter writes there).
+        self.with_stdout = with_stdout
         self.env = with_key_encryption_key(
             {
                 **os.environ,
@@ -53,8 +57,8 @@ class ServerProcess:
             [sys.executable, "-m", "authgate", "serve"],
             env=self.env,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE if self.with_stdout else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if self.with_stdout else subprocess.PIPE,
             text=True,
             # A group of its own: stop() can end workers that outlived their supervisor.
             start_new_session=True,
@@ -75,8 +79,10 @@ class ServerProcess:
         raise RuntimeError(f"authgate serve did not report its addresses:\n{self.log}")
 
     def _collect(self) -> None:
-        assert self.process is not None and self.process.stderr is not None
-        for line in self.process.stderr:
+        assert self.process is not None
+        stream = self.process.stdout if self.with_stdout else self.process.stderr
+        assert stream is not None
+        for line in stream:
             self.lines.append(line)
 
     @property
@@ -105,8 +111,9 @@ class ServerProcess:
             # collector never reads its end, and closing the pipe under it would block.
             self._kill_group()
             self._collector.join(timeout=5)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
         return self.process.returncode
 
     def _kill_group(self) -> None:

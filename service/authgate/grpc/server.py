@@ -12,6 +12,7 @@ from authgate.core.operations import AuthCore
 from authgate.grpc.interceptor import SERVICE_NAME, AuthServiceInterceptor
 from authgate.grpc.observability import GrpcObservability
 from authgate.grpc.servicer import AuthServicer
+from authgate.observability import tracing
 from authgate.v1 import auth_pb2_grpc
 
 # How long shutdown turns new calls away before stopping the server (see GrpcDoor.stop).
@@ -46,8 +47,14 @@ class GrpcDoor:
 async def start_grpc_door(core: AuthCore, address: str) -> GrpcDoor:
     """Start AuthService with health and reflection on `address` (port 0 picks one)."""
     guard = AuthServiceInterceptor(core)
+    interceptors: list[grpc.aio.ServerInterceptor] = [GrpcObservability(), guard]
+    if tracing.PROVIDER is not None:
+        from authgate.grpc.tracing import tracing_interceptor  # needs the otel extra
+
+        # Outermost, so that the access line's trace id is its span's.
+        interceptors.insert(0, tracing_interceptor(tracing.PROVIDER))
     server = grpc.aio.server(
-        interceptors=[GrpcObservability(), guard],
+        interceptors=interceptors,
         options=[
             # Between grpc's soft (8 KiB) and hard limits it drops calls at random; one limit
             # makes the answer deterministic: RESOURCE_EXHAUSTED beyond 16 KiB of metadata,

@@ -13,7 +13,7 @@ import re
 import time
 from typing import Any
 
-from authgate.observability import metrics
+from authgate.observability import metrics, tracing
 from authgate.observability.logs import JsonMessage
 
 log = logging.getLogger("authgate.access")
@@ -54,4 +54,7 @@ def record_request(door: str, operation: str, outcome: str, started: float, **fi
     if log.isEnabledFor(logging.INFO):
         line: dict[str, object] = {"door": door, "operation": operation, "outcome": outcome}
         line.update(duration_ms=round(elapsed * 1000, 2), **fields)
+        # Only with tracing on, so that lines without it stay as they were, byte for byte.
+        if tracing.TRACER is not None and (trace_id := tracing.current_trace_id()):
+            line["trace_id"] = trace_id
         log.info(JsonMessage(line))

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from authgate.core import passwords
 from authgate.core.operations import AuthCore
 from authgate.grpc.server import start_grpc_door
+from authgate.observability import tracing
 from authgate.process.event_loop import loop_kind
 from authgate.process.runtime import open_runtime
 from authgate.process.settings import Settings, split_address
@@ -60,6 +63,9 @@ async def serve_forever(settings: Settings, *, prepare: bool = True) -> None:
     log.info("serving on the %s event loop", loop_kind(loop))
     # Workers share the machine's cores: each hashes on its share of them.
     passwords.share_cores(settings.workers)
+    # Each worker traces on its own: the batch exporter's thread does not cross a spawn.
+    if tracing.start_tracing(os.environ):
+        log.info("tracing on: exporting spans to %s", os.environ["OTEL_TRACES_EXPORTER"])
     try:
         async with open_runtime(
             settings, prepare=prepare, serving=True, caching=True, follow_algorithm=True
@@ -69,6 +75,7 @@ async def serve_forever(settings: Settings, *, prepare: bool = True) -> None:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        tracing.stop_tracing()  # exports the spans still in its batch
     log.info("stopped")
 
 
@@ -104,9 +111,14 @@ async def running_doors(core: AuthCore, settings: Settings) -> AsyncIterator[Run
     with rest_socket:
         rest_host, rest_port = rest_socket.getsockname()[:2]
         public_url = settings.public_url or f"http://{_display(rest_host, rest_port)}"
-        rest_app = create_rest_app(
+        rest_app: ASGIApp = create_rest_app(
             core, max_body_bytes=settings.max_body_bytes, public_url=public_url
         )
+        if tracing.PROVIDER is not None:
+            from authgate.rest.tracing import traced_rest_app  # needs the otel extra
+
+            rest_app = traced_rest_app(rest_app, tracing.PROVIDER)
+            tracing.trace_methods(core, "authgate.core")
         rest_server = _RestServer(
             uvicorn.Config(
                 rest_app,

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from authgate.observability import tracing
 from authgate.store.connection_threads import ConnectionThreads
 from authgate.store.deadlines import Deadlines, Job
 from authgate.store.dialects import dialect_for
@@ -41,15 +42,25 @@ class Database:
     async def read(
         self, operation: Operation[Params, Result], *args: Params.args, **kwargs: Params.kwargs
     ) -> Result:
+        if tracing.TRACER is not None:
+            with tracing.store_span(operation, False):
+                return await self._run(self._readers, False, operation, *args, **kwargs)
         return await self._run(self._readers, False, operation, *args, **kwargs)
 
     async def write(
         self, operation: Operation[Params, Result], *args: Params.args, **kwargs: Params.kwargs
     ) -> Result:
         """Run `operation` in one transaction: all of its writes, or none."""
-        outcome: tuple[Result, list[str]] = await self._run(
-            self._writers, True, _with_changes, operation, *args, **kwargs
-        )
+        outcome: tuple[Result, list[str]]
+        if tracing.TRACER is not None:
+            with tracing.store_span(operation, True):
+                outcome = await self._run(
+                    self._writers, True, _with_changes, operation, *args, **kwargs
+                )
+        else:
+            outcome = await self._run(
+                self._writers, True, _with_changes, operation, *args, **kwargs
+            )
         result, changed = outcome
         if changed and self.on_commit is not None:
             self.on_commit(changed)
