@@ -5,6 +5,7 @@ A batch of the import is one transaction: every user of it is created or updated
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -105,6 +106,12 @@ def _import_batch(session: Session, users: Sequence[DjangoUser]) -> ImportCounts
         # A user who has logged in to AuthGate has an argon2id hash: AuthGate's is the newer.
         still_django = row[8] is not None
         password_hash = user.password_hash if still_django else row[3]
+        # AuthGate's own last login, if later than Django's, stays; and a re-import may
+        # deactivate a user, never reactivate one an operator deactivated here.
+        stored_login = session.from_db_time(row[7])
+        if stored_login is not None and (user.last_login is None or stored_login > user.last_login):
+            user = dataclasses.replace(user, last_login=stored_login)
+        user = dataclasses.replace(user, is_active=user.is_active and bool(row[4]))
         values = _values(session, row[1], user, password_hash)
         stored = (
             row[2],
