@@ -79,11 +79,16 @@ async def run_admin(args: argparse.Namespace, settings: Settings) -> None:
 
 async def _import_django(args: argparse.Namespace, runtime: Runtime) -> None:
     from authgate.core.django_import import import_django_users
+    from authgate.core.django_records import BadRecord
     from authgate.process.progress import ProgressBar
     from authgate.store.django_users import DjangoUserMap
 
     # An OSError (no such file...) is the CLI's one-line error.
-    text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
+    raw = await asyncio.to_thread(Path(args.file).read_bytes)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRecord("the file", "not UTF-8 (dumpdata writes UTF-8 JSON)") from None
     counts = await import_django_users(
         DjangoUserMap(runtime.core.store.database),
         text,
