@@ -2,7 +2,8 @@
 
 Events: login_succeeded, login_failed, login_throttled, token_refreshed, token_revoked,
 tokens_revoked_all, refresh_reuse_detected, password_changed, and for signing keys
-key_created, key_rotated, key_retired, keys_rewrapped (the `kid` in the reason). Each line
+key_created, key_rotated, key_retired, keys_rewrapped (the `kid` in the reason); for a move
+from Django, users_imported and migration_login (a simplejwt refresh token accepted). Each line
 names the user (when known), the client address and the reason, on the `authgate.audit` logger.
 """
 
@@ -33,7 +34,7 @@ def _count(event: str, reason: str) -> None:
         metrics.LOGINS_FAILED.labels(
             "throttled" if event == "login_throttled" else "credentials"
         ).inc()
-    elif event == "token_refreshed":
+    elif event in ("token_refreshed", "migration_login"):
         metrics.TOKENS_REFRESHED.inc()
     elif event in ("token_revoked", "tokens_revoked_all", "refresh_reuse_detected"):
         metrics.TOKENS_REVOKED.labels(event).inc()

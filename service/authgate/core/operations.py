@@ -10,6 +10,7 @@ from authgate.core import access, passwords
 from authgate.core.access import Caller, Requirement, scopes_of
 from authgate.core.audit import audit
 from authgate.core.client_grant import ClientCredentialsGrant, ClientToken
+from authgate.core.django_refresh import DjangoRefreshTokens
 from authgate.core.errors import (
     AuthError,
     Reason,
@@ -63,6 +64,7 @@ class AuthCore(UserAdministration):
         clients: ClientStore,
         subjects: SubjectStates | None = None,
         jwks_max_age: int = 300,
+        django_refresh: DjangoRefreshTokens | None = None,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -78,6 +80,7 @@ class AuthCore(UserAdministration):
         # How long a verifier may cache the JWKS: at most half the publish-ahead, so a staged
         # key is in every verifier's copy before it signs.
         self.jwks_max_age = jwks_max_age
+        self.django_refresh = django_refresh
 
     async def issue_client_token(
         self, client_id: str, client_secret: str, scope: str | None, client: str = ""
@@ -120,6 +123,8 @@ class AuthCore(UserAdministration):
 
     async def refresh_access_token(self, refresh: str, client: str = "") -> RefreshedTokens:
         require_text(refresh=(refresh, None))
+        if self.django_refresh and (user := await self.django_refresh.holder(refresh, client)):
+            return RefreshedTokens(access=self._access_for(user))
         claims = await self.tokens.checked(refresh, TokenType.REFRESH)
         if not self.policy.rotate:
             user = await self._current_holder(claims)

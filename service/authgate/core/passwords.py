@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from authgate.core import memory
+from authgate.core import django_hashes, memory
 
 # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.ID)
@@ -119,6 +119,32 @@ async def verify_against_dummy(password: str) -> None:
     await verify_password(_dummy_hash(), password)
 
 
+async def spend_failure(password: str, verified_hash: str | None, legacy_cost: int) -> None:
+    """Top a failed login up to the work every failed login does.
+
+    `verified_hash` is the hash the password was checked against (None: no user, nothing
+    checked yet). While the store holds Django hashes, the most costly of them
+    `legacy_cost` PBKDF2-SHA256 iterations, every failed login does one argon2id
+    verification and `legacy_cost` iterations' work, whichever account it named: a Django
+    hash's own verification counts as its cost, and PBKDF2 makes up the rest. So an imported
+    user that has not logged in yet fails in the same time as any other (docs/operations.md).
+    """
+    argon2_done = verified_hash is not None and not django_hashes.is_django_hash(verified_hash)
+    legacy_done = 0
+    if verified_hash is not None and not argon2_done:
+        legacy_done = django_hashes.cost_of(verified_hash)
+    top_up = max(0, legacy_cost - legacy_done)
+    if argon2_done and not top_up:
+        return
+    await _in_pool(_spend, password, not argon2_done, top_up)
+
+
+def _spend(password: str, argon2: bool, iterations: int) -> None:
+    if argon2:
+        _verify(_dummy_hash(), password)
+    django_hashes.spend(iterations)
+
+
 async def prepare() -> None:
     """Compute the dummy hash at start-up, in a thread, not inside the first login."""
     await _in_pool(_dummy_hash)
@@ -132,6 +158,8 @@ def needs_rehash(password_hash: str) -> bool:
 
 
 def _verify(password_hash: str, password: str) -> bool:
+    if django_hashes.is_django_hash(password_hash):  # an imported user's first login
+        return django_hashes.verify(password_hash, password)
     try:
         return _HASHER.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

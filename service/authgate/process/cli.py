@@ -64,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _settings_flags(set_password)
     _on_and_off(users, "--email", "refuse the user tokens")
+    django = users.add_parser(
+        "import-django", help="import the users of a Django `manage.py dumpdata` JSON file"
+    )
+    django.add_argument("file", help="dumpdata of one user model (auth.user or a custom one)")
+    django.add_argument(
+        "--username-as-email", action="store_true", help="take each email from the username"
+    )
+    _settings_flags(django)
 
     _client_commands(commands)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import getpass
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from authgate.process.settings import Settings
@@ -16,6 +18,7 @@ if TYPE_CHECKING:  # the store stack loads with open_runtime, once a command nee
     from authgate.core.admin import Administration
     from authgate.core.clients import NewSecret
     from authgate.core.key_management import KeyManagement
+    from authgate.process.runtime import Runtime
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -64,12 +67,35 @@ async def run_admin(args: argparse.Namespace, settings: Settings) -> None:
                     print(f"{user.id}  {user.email}  {flags}".rstrip())
                 if not (page_token := page.next_page_token):
                     break
+        elif args.users_command == "import-django":
+            await _import_django(args, runtime)
         elif args.users_command == "set-password":
             user = await admin.set_password(args.email, password)
             print(f"new password set for {user.email}; their tokens were revoked")
         else:
             user = await admin.set_active(args.email, args.users_command == "activate")
             print(f"{user.email} is now {'active' if user.is_active else 'inactive'}")
+
+
+async def _import_django(args: argparse.Namespace, runtime: Runtime) -> None:
+    from authgate.core.django_import import import_django_users
+    from authgate.core.django_records import BadRecord
+    from authgate.process.progress import ProgressBar
+    from authgate.store.django_users import DjangoUserMap
+
+    # An OSError (no such file...) is the CLI's one-line error.
+    raw = await asyncio.to_thread(Path(args.file).read_bytes)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRecord("the file", "not UTF-8 (dumpdata writes UTF-8 JSON)") from None
+    counts = await import_django_users(
+        DjangoUserMap(runtime.core.store.database),
+        text,
+        username_as_email=args.username_as_email,
+        progress=ProgressBar("importing"),
+    )
+    print(f"{counts.created} created, {counts.updated} updated, {counts.skipped} skipped")
 
 
 async def _clients_command(args: argparse.Namespace, admin: Administration) -> None:

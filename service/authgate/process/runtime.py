@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from authgate.core import passwords
 from authgate.core.admin import Administration
 from authgate.core.change_follower import ChangeFollower
+from authgate.core.django_refresh import DjangoRefreshTokens
 from authgate.core.errors import AuthError
 from authgate.core.key_management import KeyManagement
 from authgate.core.operations import AuthCore, RefreshPolicy
@@ -25,6 +26,7 @@ from authgate.store.change_log import prune_changes
 from authgate.store.change_tail import tailing
 from authgate.store.clients import ClientStore
 from authgate.store.database import Database
+from authgate.store.django_users import DjangoUserMap
 from authgate.store.refresh_tokens import RefreshTokenRegistry
 from authgate.store.schema_version import is_current, migrate
 from authgate.store.users import UserStore
@@ -107,6 +109,7 @@ async def open_runtime(
             clients,
             subjects,
             jwks_max_age=min(300, settings.key_publish_ahead // 2),
+            django_refresh=_django_refresh(settings, database),
         )
         runtime = Runtime(core, Administration(store, registry, clients), key_management)
         if prepare and settings.bootstrap_email:
@@ -123,6 +126,13 @@ async def open_runtime(
             yield runtime
     finally:
         database.close()
+
+
+def _django_refresh(settings: Settings, database: Database) -> DjangoRefreshTokens | None:
+    """Accepting a Django project's simplejwt refresh tokens, when its key is set."""
+    if not settings.django_secret_key:
+        return None
+    return DjangoRefreshTokens(settings.django_secret_key, DjangoUserMap(database))
 
 
 @contextlib.asynccontextmanager

@@ -62,6 +62,14 @@ class Settings:
         "the KEK being replaced: it still opens keys until `authgate keys rewrap`",
         flag=False,
     )
+    # Environment only: a flag would show the key in the process list.
+    django_secret_key: str = _setting(
+        "",
+        "AUTHGATE_DJANGO_SECRET_KEY",
+        "the key a Django project's simplejwt signs with (its SECRET_KEY by default): its"
+        " refresh tokens are accepted until they expire; empty: refused",
+        flag=False,
+    )
     access_token_lifetime: int = _setting(
         300, "AUTHGATE_ACCESS_TOKEN_LIFETIME", "access token lifetime, seconds"
     )

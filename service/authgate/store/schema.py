@@ -109,3 +109,18 @@ signing_keys = Table(
     Column("deactivates_at", DateTime(timezone=True), nullable=True),
     Column("retired_at", DateTime(timezone=True), nullable=True),
 )
+
+# Users imported from Django (store/django_users.py): the Django primary key of each, which
+# simplejwt refresh tokens name; the user's token version at import (those tokens are good
+# while it is current); and the work of the Django hash still stored, in PBKDF2-SHA256
+# iterations (NULL once rehashed), whose maximum every failed login matches (core/passwords.py).
+django_users = Table(
+    "django_users",
+    metadata,
+    Column("django_pk", String(64), primary_key=True),
+    Column("user_id", String(26), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_version", Integer, nullable=False),
+    Column("legacy_cost", Integer, nullable=True),
+    Index("django_users_user_key", "user_id", unique=True),
+    Index("django_users_legacy_cost_idx", "legacy_cost"),
+)

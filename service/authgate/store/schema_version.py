@@ -16,7 +16,7 @@ from authgate.store.database_url import parse_database_url
 from authgate.store.session import Session
 
 # The newest revision in migrations/versions (tests/unit/test_store.py holds the two equal).
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 # Replicas starting together must not migrate together: PostgreSQL serializes them on this
 # transaction-scoped advisory lock (SQLite serializes writers by itself).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,12 @@ class Session:
     def run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Execute a write; the number of rows it touched."""
         return int(self._execute(sql, params).rowcount)
+
+    def run_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Execute a write once per row of parameters (psycopg pipelines them: one round trip)."""
+        if rows:
+            self._connection.cursor().executemany(self.dialect.sql(sql), rows)
+            self.statements += 1
 
     def to_db_time(self, value: datetime) -> Any:
         return self.dialect.to_db_time(value)

@@ -67,16 +67,17 @@ class UserStore:
         """The active user with this email and password, or None.
 
         One argon2 verification runs whatever the outcome, so an unknown email, a wrong
-        password and an inactive user take the same time.
+        password and an inactive user take the same time; while Django hashes remain, every
+        failure also does the work of the most costly of them (`passwords.spend_failure`).
+        An imported user's Django hash is replaced by argon2id at their first login.
         """
-        found = await self.database.read(_login_row, normalize_email(email))
+        found, legacy_cost = await self.database.read(_login_row, normalize_email(email))
         if found is None:
-            await passwords.verify_against_dummy(password)
+            await passwords.spend_failure(password, None, legacy_cost)
             return None
         user, password_hash = found
-        if not await passwords.verify_password(password_hash, password):
-            return None
-        if not user.is_active:
+        if not await passwords.verify_password(password_hash, password) or not user.is_active:
+            await passwords.spend_failure(password, password_hash, legacy_cost)
             return None
         if passwords.needs_rehash(password_hash):
             new_hash = await passwords.hash_password(password)
@@ -161,9 +162,12 @@ def insert_user(session: Session, user: User, password_hash: str) -> None:
     _log(session, user.id, ChangeKind.USER_CREATED)
 
 
-def _login_row(session: Session, email: str) -> tuple[User, str] | None:
+def _login_row(session: Session, email: str) -> tuple[tuple[User, str] | None, int]:
+    """The user and hash (or None), and the work of the costliest Django hash left (or 0)."""
     row = session.one(_SELECT_LOGIN, {"email": email})
-    return None if row is None else (user_from_row(session, row), row[7])
+    legacy = session.one("SELECT max(legacy_cost) FROM django_users")
+    legacy_cost = 0 if legacy is None or legacy[0] is None else int(legacy[0])
+    return (None if row is None else (user_from_row(session, row), row[7])), legacy_cost
 
 
 def _store_hash(session: Session, user_id: str, password_hash: str) -> None:
@@ -171,6 +175,12 @@ def _store_hash(session: Session, user_id: str, password_hash: str) -> None:
         "UPDATE users SET password_hash = :hash WHERE id = :id",
         {"id": user_id, "hash": password_hash},
     )
+    _forget_django_hash(session, user_id)
+
+
+def _forget_django_hash(session: Session, user_id: str) -> None:
+    """The user's Django hash (if imported) is gone: failed logins need not match it now."""
+    session.run("UPDATE django_users SET legacy_cost = NULL WHERE user_id = :id", {"id": user_id})
 
 
 def _replace_hash(session: Session, email: str, password_hash: str) -> User | None:
@@ -178,6 +188,7 @@ def _replace_hash(session: Session, email: str, password_hash: str) -> User | No
     if row is None:
         return None
     user = user_from_row(session, row)
+    _forget_django_hash(session, user.id)
     _log(session, user.id, ChangeKind.PASSWORD_SET, user.token_version)
     return user
 
