@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
@@ -32,6 +33,7 @@ class GrpcObservability(grpc.aio.ServerInterceptor):
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
+            client = peer_address(context)  # while the call is surely there (see below)
             outcome = "OK"
             try:
                 return await behavior(request, context)
@@ -40,14 +42,7 @@ class GrpcObservability(grpc.aio.ServerInterceptor):
                 outcome = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
                 raise
             finally:
-                record_request(
-                    "grpc",
-                    operation,
-                    outcome,
-                    started,
-                    client=peer_address(context),
-                    request_id=rid,
-                )
+                record_request("grpc", operation, outcome, started, client=client, request_id=rid)
 
         return grpc.unary_unary_rpc_method_handler(
             observed,
@@ -62,18 +57,22 @@ def _observed_stream(handler: grpc.RpcMethodHandler, operation: str, rid: str) -
 
     async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         started = time.perf_counter()
+        # Read now: a stream the client cancelled may have no call left to ask once it ends
+        # (context.peer() then crashed the process in grpcio 1.85, in a CI run).
+        client = peer_address(context)
         outcome = "OK"
         try:
             async for reply in behavior(request, context):
                 yield reply
+        except (asyncio.CancelledError, GeneratorExit):
+            outcome = "CANCELLED"
+            raise
         except BaseException:
             code = context.code()
-            outcome = code.name if isinstance(code, grpc.StatusCode) else "CANCELLED"
+            outcome = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
             raise
         finally:
-            record_request(
-                "grpc", operation, outcome, started, client=peer_address(context), request_id=rid
-            )
+            record_request("grpc", operation, outcome, started, client=client, request_id=rid)
 
     return grpc.unary_stream_rpc_method_handler(
         observed,
