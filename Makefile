@@ -9,8 +9,18 @@ PROTO_FILES := $(shell find proto -name '*.proto')
 PROTO_BASELINE := proto/baseline/authgate-v1.binpb
 # Generated clients (never committed; see docs/clients.md).
 CLIENTS := build/clients
+# The container image (Containerfile). Its base where no registry serves python:3.11-slim: a
+# debootstrapped Debian kept in podman's store, tagged with the hash of the script that makes it.
+IMAGE ?= localhost/authgate:latest
+BASE_SCRIPT := deploy/container/base.sh
+BASE_IMAGE = localhost/authgate-base:$(shell sha256sum $(BASE_SCRIPT) | cut -c1-12)
+# runc and cgroupfs: what podman runs containers with on machines without systemd or crun.
+PODMAN := podman --runtime runc --cgroup-manager cgroupfs
+CONTAINERS_CONF := /etc/containers/containers.conf
+comma := ,
 
-.PHONY: run check test bench stubs clients chromium lint proto-lint proto-baseline clean
+.PHONY: run check test bench stubs clients chromium lint proto-lint proto-baseline clean \
+	podman image image-test
 
 # .venv with AuthGate and its client library (both editable) and the dev tools; redone when
 # either pyproject.toml changes.
@@ -82,6 +92,29 @@ chromium:
 	@command -v chromium >/dev/null || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
+## podman: install podman, runc and debootstrap (Debian's packages, as root) for the image targets
+podman:
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y podman runc debootstrap; }
+	@# Podman raises the containers' open-file limit by default, which a container host that
+	@# caps its own (here, 20000) refuses: "error setting rlimit type 7". None by default.
+	@grep -qs '^default_ulimits' $(CONTAINERS_CONF) || { \
+		mkdir -p $(dir $(CONTAINERS_CONF)); \
+		if grep -qs '^\[containers\]' $(CONTAINERS_CONF); then \
+			sed -i '/^\[containers\]/a default_ulimits = []' $(CONTAINERS_CONF); \
+		else printf '[containers]\ndefault_ulimits = []\n' >> $(CONTAINERS_CONF); fi; }
+
+## image: build the container image $(IMAGE) with podman, from a debootstrapped Debian base
+image: podman
+	@$(PODMAN) image exists $(BASE_IMAGE) || sh $(BASE_SCRIPT) $(BASE_IMAGE)
+	@# PIP_CERT (this machine's pip trusts a proxy's CA) reaches the build as a secret.
+	$(PODMAN) build --file Containerfile --tag $(IMAGE) --build-arg BASE=$(BASE_IMAGE) \
+		$(if $(PIP_CERT),--secret id=pip-cert$(comma)src=$(PIP_CERT)) .
+
+## image-test: build the image, run it read-only as in production, drive the guide, SIGTERM it
+image-test: image $(BIN)/.installed
+	$(BIN)/python deploy/container/image_test.py $(IMAGE) $(PODMAN)
+
 ## proto-lint: buf lint, buf format, and buf breaking against the committed baseline
 proto-lint: node_modules/.installed build/proto-include/google/api/annotations.proto
 	$(BUF) lint --path proto/authgate
@@ -94,8 +127,8 @@ proto-baseline: node_modules/.installed build/proto-include/google/api/annotatio
 
 ## lint: ruff, mypy --strict by package, import-linter (the layers), and buf
 lint: $(BIN)/.installed proto-lint
-	$(BIN)/ruff check service tests proto clients $(wildcard bench)
-	$(BIN)/ruff format --check service tests proto clients $(wildcard bench)
+	$(BIN)/ruff check service tests proto clients deploy $(wildcard bench)
+	$(BIN)/ruff format --check service tests proto clients deploy $(wildcard bench)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
