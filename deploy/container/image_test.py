@@ -39,9 +39,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(command: list[str], cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     print("$", shlex.join(command), flush=True)
-    result = subprocess.run(command, text=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    result = subprocess.run(command, text=True, capture_output=True, cwd=cwd)
     if result.returncode != 0:
         sys.exit(f"failed ({result.returncode}):\n{result.stdout}{result.stderr}")
     return result
