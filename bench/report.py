@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+import doc_blocks
 from results import Comparison, Run, p50, p99, percentile, rps, verdict
 
-BEGIN = "<!-- bench/run_all.py: begin (generated; edit the script, not this block) -->"
-END = "<!-- bench/run_all.py: end -->"
+BEGIN, END = doc_blocks.markers("run_all.py")
 SECTION = "## Throughput, latency and footprint"
 
 
@@ -229,10 +228,6 @@ def render(run: Run) -> str:
 
 def write_docs(path: Path, block: str, intro: str) -> None:
     """Replace the generated block in `path`, or add the section (intro + block) at the end."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: block, text)
-    else:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{intro}\n\n{block}\n"
-    path.write_text(text)
+    if not path.exists():
+        path.write_text("# Benchmarks\n")
+    doc_blocks.replace_block(path, "run_all.py", block, f"{SECTION}\n\n{intro}")
