@@ -248,10 +248,12 @@ async def measure_setup(setup: Setup, trials: int) -> list[results.RevocationSer
 @contextlib.contextmanager
 def sqlite_workers(tmp: Path) -> Iterator[Setup]:
     data = tmp / "revocation-sqlite"
-    server = servers.authgate(data, tmp / "revocation-sqlite.log", 2, authgate_env())
+    env = authgate_env()
+    server = servers.authgate(data, tmp / "revocation-sqlite.log", 2, env)
     try:
         server.start(rest=True, grpc=True, count=2)
-        env = {**os.environ, "AUTHGATE_DATA_DIR": str(data)}
+        # The CLI opens the keys as the server does: with the same key-encryption key.
+        env = {**os.environ, **env, "AUTHGATE_DATA_DIR": str(data)}
         yield Setup("SQLite, `--workers 2`", [server], env)
     finally:
         server.stop()
