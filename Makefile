@@ -18,6 +18,8 @@ BASE_IMAGE = localhost/authgate-base:$(shell sha256sum $(BASE_SCRIPT) | cut -c1-
 PODMAN := podman --runtime runc --cgroup-manager cgroupfs
 CONTAINERS_CONF := /etc/containers/containers.conf
 comma := ,
+# pytest-xdist processes for `make test` (TEST_PROCESSES=0 runs the suite in one process).
+TEST_PROCESSES ?= 2
 
 .PHONY: run check test bench stubs clients chromium lint proto-lint proto-baseline clean \
 	podman image image-test
@@ -68,10 +70,13 @@ run: $(BIN)/.installed
 check: $(BIN)/.installed
 	$(BIN)/pytest tests/unit tests/doors -m "not postgresql"
 
-## test: install everything (clients, Chromium) and run every test, with branch coverage
+## test: install everything (clients, Chromium) and run every test, with branch coverage;
+##       under CI=true, image-test too
 test: $(BIN)/.installed node_modules/.installed clients chromium
 	rm -f .coverage .coverage.*
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/pytest -n $(TEST_PROCESSES) --cov --cov-report=term
+	@# CI also builds the container image and drives the guide against it (2 to 3 min clean).
+	@if [ "$$CI" = true ]; then $(MAKE) --no-print-directory image-test; fi
 
 ## bench: measure against the floor and rewrite docs/benchmarks.md (~10 min; BENCH_ARGS=--quick for a smoke run)
 bench: $(BIN)/.installed

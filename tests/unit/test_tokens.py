@@ -357,7 +357,9 @@ def malformed(token: str, how: str) -> str:
     }[how]
 
 
-@pytest.mark.parametrize("kid", [key_for("EdDSA").kid, "unknown", 1])
+@pytest.mark.parametrize(
+    "kid", [key_for("EdDSA").kid, "unknown", 1], ids=["our kid", "unknown kid", "numeric kid"]
+)
 @pytest.mark.parametrize(
     "how", ["junk in header", "junk payload", "short signature", "two segments"]
 )
