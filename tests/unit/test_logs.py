@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -109,8 +110,8 @@ def log_every_kind(handler: logging.Handler) -> None:
 
 
 def written_directly(log_format: str) -> str:
-    """As configure_logging wrote before the queue: a StreamHandler formatting on the caller's
-    thread."""
+    """As configure_logging wrote before the writing thread: a StreamHandler formatting on the
+    caller's thread."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonLines() if log_format == "json" else TEXT)
@@ -118,7 +119,7 @@ def written_directly(log_format: str) -> str:
     return stream.getvalue()
 
 
-def written_through_the_queue(log_format: str) -> str:
+def written_through_the_writer(log_format: str) -> str:
     stream = io.StringIO()
     writer = LineWriter(line_handler(log_format, stream))
     writer.start()
@@ -128,10 +129,10 @@ def written_through_the_queue(log_format: str) -> str:
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
-def test_the_queue_writes_the_lines_a_direct_handler_writes(log_format: str) -> None:
+def test_the_writer_writes_the_lines_a_direct_handler_writes(log_format: str) -> None:
     direct = written_directly(log_format)
 
-    assert written_through_the_queue(log_format) == direct
+    assert written_through_the_writer(log_format) == direct
     assert len(direct.splitlines()) >= 6  # one line a record; the traceback spans more in text
     assert "Traceback" in direct and "a bad value" in direct and "login_failed" in direct
 
@@ -189,6 +190,33 @@ def test_stopping_writes_every_queued_line_and_later_lines_at_once() -> None:
         *(f"line {number}" for number in range(500)),
         "stopped",
     ]
+
+
+class CountingWrites(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_a_burst_of_lines_is_written_in_a_few_writes_not_one_a_line() -> None:
+    # One wake-up of the writer per record cost more than formatting on the loop itself.
+    stream = CountingWrites()
+    writer = LineWriter(line_handler("text", stream))
+    writer.start()
+    with logging_to(writer.enqueuer, "authgate") as log:
+        for number in range(1000):
+            log.info("line %d", number)
+        deadline = time.monotonic() + 5
+        while stream.getvalue().count("\n") < 1000 and time.monotonic() < deadline:
+            time.sleep(0.005)  # written by the thread, without a stop
+        writer.stop()
+
+    assert stream.getvalue().count("\n") == 1000
+    assert stream.writes <= 100
 
 
 def test_configured_logging_reaches_stderr_once_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
