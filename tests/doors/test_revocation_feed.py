@@ -123,6 +123,20 @@ async def test_an_idle_feed_sends_a_heartbeat_every_second(service, kind):
     assert time.monotonic() - started < 4.0
 
 
+async def test_a_row_just_before_a_heartbeat_does_not_put_it_off(service, kind, make_user):
+    # A row wakes the stream; the wait after it runs to the heartbeat due, not a whole period
+    # (which sent the next heartbeat up to two periods after the last).
+    token = await client_token(service, "revocations:watch")
+    events = feed(service, kind, token)
+    await until(events, is_heartbeat)
+    beat = time.monotonic()
+    await asyncio.sleep(0.7)
+    await make_user()  # a row the stream wakes for and does not send (list-only)
+    await until(events, is_heartbeat, within=3.0)
+    await events.aclose()
+    assert time.monotonic() - beat < 1.5
+
+
 @pytest.mark.parametrize(
     ("who", "reason"),
     [

@@ -82,7 +82,11 @@ class RevocationFeed:
             yield Heartbeat(cursor, reset)
             beat_at = time.monotonic()
             while True:
-                wait = self.heartbeat if self.follower.is_current() else self.poll
+                # Until the next heartbeat is due, not a whole period: a row that woke the
+                # stream just before it must not put the heartbeat off by up to a period.
+                wait = max(0.0, beat_at + self.heartbeat - time.monotonic())
+                if not self.follower.is_current():
+                    wait = min(wait, self.poll)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), wait)
                 woken.clear()  # set again by any row applied while the log is read
