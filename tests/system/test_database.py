@@ -190,6 +190,11 @@ async def test_connections_killed_while_idle_are_replaced_without_an_error(
 
 
 def test_migrating_in_a_child_leaves_alembic_out_of_the_serving_process(tmp_path: Path) -> None:
+    # A database with tables in it (a new one gets the schema without Alembic at all).
+    older = tmp_path / "x.sqlite3"
+    subprocess.run(
+        [sys.executable, "-c", _MIGRATE_TO_0005, f"sqlite:///{older}"], check=True, timeout=60
+    )
     script = (
         "import asyncio, sys\n"
         "from authgate.store.database import Database\n"
@@ -209,6 +214,19 @@ def test_migrating_in_a_child_leaves_alembic_out_of_the_serving_process(tmp_path
     )
 
     assert done.stdout.split() == ["True", "False", "False"], done.stderr
+
+
+_MIGRATE_TO_0005 = """
+import sys
+import sqlalchemy as sa
+from alembic import command
+from authgate.store.schema_version import alembic_config
+engine = sa.create_engine(sys.argv[1])
+with engine.begin() as connection:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "0005")
+"""
 
 
 async def test_a_migration_failing_in_the_child_is_one_error(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import multiprocessing
 import sys
 from typing import Any
 
+from authgate.store import fresh_schema
 from authgate.store.database import Database
 from authgate.store.database_url import parse_database_url
 from authgate.store.session import Session
@@ -33,13 +34,18 @@ class MigrationFailed(OSError):
 
 
 async def migrate(database: Database, *, in_child: bool = False) -> None:
-    """Bring the database's schema to the newest migration (idempotent).
+    """Bring the database's schema to the newest migration (idempotent); a new SQLite
+    database gets the newest schema at once (store/fresh_schema.py).
 
     `in_child` runs Alembic in a short-lived process: a server that migrated in-process
     would keep Alembic and SQLAlchemy (about 25 MB) imported for as long as it serves.
     """
     if await is_current(database):
         return
+    if database.dialect.name == "sqlite":
+        await database.write(fresh_schema.create, HEAD_REVISION)
+        if await is_current(database):  # made now, or by a process starting with this one
+            return
     await asyncio.to_thread(_upgrade_in_child if in_child else _upgrade, database.url)
 
 
