@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -81,12 +82,22 @@ async def serve_forever(settings: Settings, *, prepare: bool = True) -> None:
 
 async def _serve_doors(core: AuthCore, settings: Settings, stop: asyncio.Event) -> None:
     async with running_doors(core, settings) as doors:
+        _freeze_startup_objects()
         log.info("rest listening on http://%s", doors.rest_address)
         log.info("grpc listening on %s", doors.grpc_address)
         stop_task = asyncio.create_task(stop.wait())
         await asyncio.wait({doors.rest_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         stop_task.cancel()
         log.info("shutting down: draining in-flight requests")
+
+
+def _freeze_startup_objects() -> None:
+    """Leave what start-up made (about 90,000 objects: modules, the OpenAPI spec, the stubs)
+    out of every later garbage collection. Each full collection scanned them all: 40 to 50 ms
+    with the event loop stopped, every 2 to 3 s under load, which was REST refresh's p99 at
+    one worker; frozen, a full collection takes 0.3 ms. Start-up's own garbage goes first."""
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass(frozen=True)
