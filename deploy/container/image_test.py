@@ -8,7 +8,6 @@ Usage: image_test.py IMAGE PODMAN-COMMAND...
 
 from __future__ import annotations
 
-import re
 import shlex
 import socket
 import subprocess
@@ -19,18 +18,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
+sys.path.insert(0, str(ROOT / "tests"))  # the suite's reader of the README's marked blocks
+from readme_blocks import block_after  # noqa: E402
+
 EMAIL, PASSWORD = "admin@example.com", "change-me-please"
 # AUTHGATE_SHUTDOWN_GRACE_SECONDS's default, and podman's wait before SIGKILL beyond it.
 GRACE, STOP_TIMEOUT = 10.0, 30
-
-
-def block_after(marker: str) -> str:
-    """The README's fenced block after `<!-- marker ... -->` (as tests/system/test_readme.py)."""
-    match = re.search(rf"<!-- {re.escape(marker)}[^>]*-->\n```\w*\n(.*?)```", README, re.S)
-    if not match:
-        sys.exit(f"README has no block marked {marker!r}")
-    return match.group(1)
 
 
 def free_port() -> int:

@@ -216,17 +216,11 @@ def test_migrating_in_a_child_leaves_alembic_out_of_the_serving_process(tmp_path
     assert done.stdout.split() == ["True", "False", "False"], done.stderr
 
 
-_MIGRATE_TO_0005 = """
-import sys
-import sqlalchemy as sa
-from alembic import command
-from authgate.store.schema_version import alembic_config
-engine = sa.create_engine(sys.argv[1])
-with engine.begin() as connection:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, "0005")
-"""
+_MIGRATE_TO_0005 = (
+    "import sys\n"
+    "from authgate.store.schema_version import alembic_upgrade\n"
+    "alembic_upgrade(sys.argv[1], '0005')\n"
+)
 
 
 async def test_a_migration_failing_in_the_child_is_one_error(tmp_path: Path) -> None:

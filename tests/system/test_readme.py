@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import subprocess
 import sys
 
 from authgate.process.settings import Settings
 
 from accounts import ADMIN_EMAIL, ADMIN_PASSWORD
-from toolchain import ROOT
-
-README = (ROOT / "README.md").read_text()
-
-
-def block_after(marker: str) -> str:
-    """The fenced code block that follows an HTML comment starting with `marker`."""
-    match = re.search(rf"<!-- {re.escape(marker)}[^>]*-->\n```\w*\n(.*?)```", README, re.S)
-    assert match, f"README has no block marked {marker!r}"
-    return match.group(1)
+from readme_blocks import README, block_after
 
 
 def test_readme_guide_uses_the_test_credentials():

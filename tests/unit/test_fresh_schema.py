@@ -7,26 +7,27 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from alembic import command
-
 from authgate.store import fresh_schema
-from authgate.store.schema_version import HEAD_REVISION, alembic_config, is_current, migrate
+from authgate.store.schema_version import HEAD_REVISION, alembic_upgrade, is_current, migrate
 from authgate.store.users import UserStore
 
 from unit_fixtures import PASSWORD, open_database, sqlite_url, user_emails
 
 
 def migrated_by_alembic(directory: Path, revision: str = "head") -> Path:
-    import sqlalchemy as sa
-
     path = directory / "alembic.sqlite3"
-    engine = sa.create_engine(f"sqlite:///{path}")
-    with engine.begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-    engine.dispose()
+    alembic_upgrade(f"sqlite:///{path}", revision)
     return path
+
+
+def schema_of(path: Path) -> list[tuple[str, str, str, str]]:
+    """What a SQLite file holds: (type, name, table, sql) of every object, by name."""
+    connection = sqlite3.connect(path)
+    rows = connection.execute(
+        "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master ORDER BY name"
+    ).fetchall()
+    connection.close()
+    return [tuple(row) for row in rows]
 
 
 def test_the_committed_statements_are_the_migrations_own() -> None:
@@ -42,8 +43,8 @@ async def test_a_new_database_holds_what_the_migrations_make(tmp_path: Path) -> 
         await UserStore(database).create_user("ada@example.com", PASSWORD)
         assert await database.read(user_emails) == ["ada@example.com"]
 
-    made = fresh_schema.schema_of(tmp_path / "x.sqlite3")
-    assert made == fresh_schema.schema_of(migrated_by_alembic(tmp_path))
+    made = schema_of(tmp_path / "x.sqlite3")
+    assert made == schema_of(migrated_by_alembic(tmp_path))
     assert made[0][:3] == ("table", "alembic_version", "alembic_version")
 
 
@@ -55,7 +56,7 @@ async def test_a_database_with_tables_is_migrated_by_alembic(tmp_path: Path) -> 
 
         assert await is_current(database)
         assert await database.read(user_emails) == ["ada@example.com"]
-    assert "django_users" in {name for _, name, _, _ in fresh_schema.schema_of(older)}
+    assert "django_users" in {name for _, name, _, _ in schema_of(older)}
 
 
 async def test_processes_starting_together_make_the_schema_once(tmp_path: Path) -> None:

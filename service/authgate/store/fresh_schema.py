@@ -50,24 +50,14 @@ def statements() -> list[str]:
     return [statement for statement in text.split(_SEPARATOR) if statement.strip()]
 
 
-def schema_of(path: Path) -> list[tuple[str, str, str, str]]:
-    """What a SQLite file holds: (type, name, table, sql) of every object, by name."""
-    with sqlite3.connect(path) as connection:
-        rows = connection.execute(
-            "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master ORDER BY name"
-        ).fetchall()
-    connection.close()
-    return [tuple(row) for row in rows]
-
-
 def migrated_statements() -> list[str]:
     """The statements that make what the migrations make, in the order they made it (SQLite's
     own objects and automatic indexes come with their tables)."""
-    from authgate.store.schema_version import _upgrade
+    from authgate.store.schema_version import alembic_upgrade
 
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "migrated.sqlite3"
-        _upgrade(f"sqlite:///{path}")
+        alembic_upgrade(f"sqlite:///{path}")
         with sqlite3.connect(path) as connection:
             rows = connection.execute(
                 "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"

@@ -46,7 +46,7 @@ async def migrate(database: Database, *, in_child: bool = False) -> None:
         await database.write(fresh_schema.create, HEAD_REVISION)
         if await is_current(database):  # made now, or by a process starting with this one
             return
-    await asyncio.to_thread(_upgrade_in_child if in_child else _upgrade, database.url)
+    await asyncio.to_thread(_upgrade_in_child if in_child else alembic_upgrade, database.url)
 
 
 def _upgrade_in_child(url: str) -> None:
@@ -61,7 +61,7 @@ def _upgrade_in_child(url: str) -> None:
 
 def _upgrade_and_exit(url: str) -> None:
     try:
-        _upgrade(url)
+        alembic_upgrade(url)
     except Exception as error:  # one line for the operator, as every CLI error
         print(f"authgate: migration failed: {error}", file=sys.stderr)
         sys.exit(1)
@@ -74,7 +74,8 @@ def _revision(session: Session) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _upgrade(url: str) -> None:
+def alembic_upgrade(url: str, revision: str = "head") -> None:
+    """Run the migrations up to `revision` (Alembic and SQLAlchemy are imported here)."""
     import sqlalchemy as sa
     from alembic import command
     from sqlalchemy.pool import NullPool
@@ -86,7 +87,7 @@ def _upgrade(url: str) -> None:
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             config = alembic_config()
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
     finally:
         engine.dispose()
 
