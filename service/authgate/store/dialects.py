@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,7 +84,7 @@ class SqliteDialect:
         # own thread, and `check_same_thread=False` only lets close() run from another.
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         # WAL: readers never wait for the writer; a crash mid-write rolls back cleanly.
-        connection.execute("PRAGMA journal_mode=WAL")
+        _enter_wal(connection)
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA busy_timeout=5000")
         connection.execute("PRAGMA foreign_keys=ON")
@@ -194,3 +195,23 @@ class PostgresDialect:
         import psycopg
 
         return bool(connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+
+
+# How long a connection keeps trying to put a new database file into WAL mode.
+_WAL_RETRY_SECONDS = 5.0
+
+
+def _enter_wal(connection: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (the mode stays with the file). Two connections opening a new
+    file at once may both try, and SQLite answers one "database is locked" at once, without
+    its busy handler (the two would deadlock otherwise): that one tries again, and finds the
+    mode set (processes starting together on a new database, about 1 in 7 here)."""
+    deadline = time.monotonic() + _WAL_RETRY_SECONDS
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
