@@ -19,6 +19,8 @@ from authgate.core.operations import AuthCore
 from authgate.core.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from authgate.core.tokens import TokenType
 from authgate.core.users import User
+from authgate.store.connection_threads import DuplicateRow
+from authgate.store.refresh_tokens import RefreshTokenRegistry
 from authgate.store.schema_version import HEAD_REVISION, alembic_config, is_current, migrate
 from authgate.store.users import UserStore
 
@@ -200,6 +202,24 @@ async def test_record_login_sets_last_login_in_utc(store: UserStore) -> None:
     assert user is not None
     assert user.last_login == when
     assert user.last_login.utcoffset() == timedelta(0)
+
+
+async def test_a_login_whose_token_cannot_be_registered_records_no_login(
+    store: UserStore,
+) -> None:
+    """The login's `last_login` and its refresh token are one transaction: all or nothing."""
+    registry = RefreshTokenRegistry(store.database)
+    created = await store.create_user("ada@example.com", PASSWORD)
+    first = datetime(2030, 1, 2, tzinfo=UTC)
+    expires = first + timedelta(days=1)
+    await registry.register_login("jti-1", created.id, expires, first)
+
+    with pytest.raises(DuplicateRow):
+        await registry.register_login("jti-1", created.id, expires, first + timedelta(hours=1))
+    user = await store.get(created.id)
+
+    assert user is not None
+    assert user.last_login == first
 
 
 async def test_get_of_unknown_id_is_none(store: UserStore) -> None:

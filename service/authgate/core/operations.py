@@ -102,17 +102,13 @@ class AuthCore(UserAdministration):
             await self.throttle.record_failure(account, client)
             audit("login_failed", client=client, reason="no active account")
             raise no_active_account()
-        await self.store.record_login(user.id, _now())
         await self.tokens.fresh_keys()
-        audit("login_succeeded", user_id=user.id, client=client)
-        return await self._new_pair(user)
-
-    async def _new_pair(self, user: User, family_id: str = "") -> TokenPair:
         refresh, claims = self.tokens.encode_with_claims(
             user.id, TokenType.REFRESH, version=user.token_version
         )
         expires = datetime.fromtimestamp(claims.expires_at, UTC)
-        await self.registry.register(claims.jti, family_id or claims.jti, user.id, expires)
+        await self.registry.register_login(claims.jti, user.id, expires, _now())
+        audit("login_succeeded", user_id=user.id, client=client)
         return TokenPair(refresh=refresh, access=self._access_for(user))
 
     def _access_for(self, user: User) -> str:

@@ -10,7 +10,7 @@ from authgate.core.users import User
 from authgate.store.change_log import ChangeKind, append_change
 from authgate.store.database import Database
 from authgate.store.session import Row, Session
-from authgate.store.users import fetch_user
+from authgate.store.users import fetch_user, write_last_login
 
 
 class TokenState(enum.Enum):
@@ -33,6 +33,13 @@ class RefreshTokenRegistry:
 
     async def register(self, jti: str, family_id: str, user_id: str, expires_at: datetime) -> None:
         await self.database.write(_register, jti, family_id, user_id, expires_at)
+
+    async def register_login(
+        self, jti: str, user_id: str, expires_at: datetime, logged_in_at: datetime
+    ) -> None:
+        """Record a login and register the first token of its new family, in one transaction
+        (one trip to the store and one commit, where two writes took two of each)."""
+        await self.database.write(_register_login, jti, user_id, expires_at, logged_in_at)
 
     async def lookup_with_holder(
         self, jti: str, user_id: str
@@ -88,6 +95,13 @@ def _register(
             "expires": session.to_db_time(expires_at),
         },
     )
+
+
+def _register_login(
+    session: Session, jti: str, user_id: str, expires_at: datetime, logged_in_at: datetime
+) -> None:
+    write_last_login(session, user_id, logged_in_at)
+    _register(session, jti, jti, user_id, expires_at)
 
 
 def _lookup(session: Session, jti: str) -> RegisteredToken:

@@ -114,7 +114,7 @@ class UserStore:
         return await self.database.write(_delete, user_id)
 
     async def record_login(self, user_id: str, when: datetime) -> None:
-        await self.database.write(_record_login, user_id, when)
+        await self.database.write(write_last_login, user_id, when)
 
     async def count(self) -> int:
         return await self.database.read(_count)
@@ -252,7 +252,7 @@ def _delete(session: Session, user_id: str) -> bool:
     return True
 
 
-def _record_login(session: Session, user_id: str, when: datetime) -> None:
+def write_last_login(session: Session, user_id: str, when: datetime) -> None:
     # A list of users shows last_login: the row keeps cached pages true (core/user_pages.py).
     updated = session.run(
         "UPDATE users SET last_login = :when WHERE id = :id",
