@@ -12,14 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from authgate.observability.logs import (
-    JsonLines,
-    JsonMessage,
-    LineWriter,
-    configure_logging,
-    line_handler,
-    stop_logging,
-)
+from authgate.observability.line_formats import JsonLines, JsonMessage, line_handler
+from authgate.observability.logs import LineWriter, configure_logging, log_fields, stop_logging
 
 FIELDS: dict[str, object] = {
     "door": "rest",
@@ -135,6 +129,96 @@ def test_the_writer_writes_the_lines_a_direct_handler_writes(log_format: str) ->
     assert written_through_the_writer(log_format) == direct
     assert len(direct.splitlines()) >= 6  # one line a record; the traceback spans more in text
     assert "Traceback" in direct and "a bad value" in direct and "login_failed" in direct
+
+
+# log_fields: the access and audit lines, kept as fields and the time while the writer is all
+# they reach, are the lines logger.info(JsonMessage(fields)) writes.
+
+# Every millisecond digit LogRecord's rounding can get wrong: .999 999 999 s is 999 ms.
+CLOCKS_NS = [1_750_000_000_123_456_789, 1_750_000_000_999_999_999, 1_750_000_001_000_000_000]
+
+
+@contextlib.contextmanager
+def reaching_only(handler: logging.Handler, name: str) -> Iterator[logging.Logger]:
+    """`name`'s logger at INFO, its records reaching `handler` alone, no filter on the way."""
+    log = logging.getLogger(name)
+    saved = (log.propagate, log.level)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    try:
+        yield log
+    finally:
+        log.removeHandler(handler)
+        log.propagate, log.level = saved
+
+
+def pin_clock(monkeypatch: pytest.MonkeyPatch, now_ns: int) -> None:
+    """Both LogRecord and log_fields read the time from the time module (seconds or ns)."""
+    monkeypatch.setattr(time, "time_ns", lambda: now_ns)
+    monkeypatch.setattr(time, "time", lambda: now_ns / 1e9)
+
+
+def interleaved(handler: logging.Handler, fast: bool) -> None:
+    """An access line, a plain message, an audit line: by log_fields, or by logger.info."""
+    audit = {"ts": 1_750_000_000.123, "event": "login_failed", "user_id": "", "client": "::1"}
+    with reaching_only(handler, "authgate.access") as access:
+        log_fields(access, FIELDS) if fast else access.info(JsonMessage(FIELDS))
+        access.info("%d user(s)", 3)
+    with reaching_only(handler, "authgate.audit") as log:
+        log_fields(log, audit) if fast else log.info(JsonMessage(audit))
+
+
+@pytest.mark.parametrize("now_ns", CLOCKS_NS)
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_fields_are_written_as_the_line_a_direct_handler_writes(
+    monkeypatch: pytest.MonkeyPatch, log_format: str, now_ns: int
+) -> None:
+    pin_clock(monkeypatch, now_ns)
+    direct = io.StringIO()
+    interleaved(line_handler(log_format, direct), fast=False)
+    through = io.StringIO()
+    writer = LineWriter(line_handler(log_format, through))
+    interleaved(writer.enqueuer, fast=True)
+    kept = list(writer.enqueuer.records)
+    writer.start()
+    writer.stop()
+
+    assert through.getvalue() == direct.getvalue()
+    assert [type(entry).__name__ for entry in kept] == ["FieldsLine", "LogRecord", "FieldsLine"]
+
+
+def test_fields_go_by_a_log_record_where_a_filter_or_another_handler_would_see_it() -> None:
+    stream, seen = io.StringIO(), io.StringIO()
+    writer = LineWriter(line_handler("text", stream))
+    also = logging.StreamHandler(seen)
+    with reaching_only(writer.enqueuer, "authgate.access") as access:
+        access.addHandler(also)  # as pytest's caplog adds its handler
+        log_fields(access, FIELDS)
+        access.removeHandler(also)
+        access.addFilter(drop_notes := logging.Filter("authgate.elsewhere"))
+        log_fields(access, FIELDS)  # filtered out
+        access.removeFilter(drop_notes)
+        access.setLevel(logging.WARNING)
+        log_fields(access, FIELDS)  # below the level
+    kept = list(writer.enqueuer.records)
+    writer.start()
+    writer.stop()
+
+    assert [type(entry).__name__ for entry in kept] == ["LogRecord"]
+    assert stream.getvalue().count("\n") == 1
+    assert json.loads(seen.getvalue()) == FIELDS
+
+
+def test_fields_logged_after_the_writer_stopped_are_written_at_once() -> None:
+    stream = io.StringIO()
+    writer = LineWriter(line_handler("json", stream))
+    writer.start()
+    writer.stop()
+    with reaching_only(writer.enqueuer, "authgate.access") as access:
+        log_fields(access, FIELDS)
+
+    assert json.loads(stream.getvalue())["note"] == FIELDS["note"]
 
 
 class ThreadNoting(logging.Formatter):

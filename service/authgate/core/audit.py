@@ -13,7 +13,7 @@ import logging
 import time
 
 from authgate.observability import metrics
-from authgate.observability.logs import JsonMessage
+from authgate.observability.logs import log_fields
 
 log = logging.getLogger("authgate.audit")
 
@@ -24,7 +24,7 @@ def audit(event: str, *, user_id: str = "", client: str = "", reason: str = "") 
     if log.isEnabledFor(logging.INFO):
         record = {"ts": round(time.time(), 3), "event": event, "user_id": user_id}
         record.update(client=client, reason=reason)
-        log.info(JsonMessage(record))
+        log_fields(log, record)
 
 
 def _count(event: str, reason: str) -> None:

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from authgate.observability import metrics, tracing
-from authgate.observability.logs import JsonMessage
+from authgate.observability.logs import log_fields
 
 log = logging.getLogger("authgate.access")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -57,4 +57,4 @@ def record_request(door: str, operation: str, outcome: str, started: float, **fi
         # Only with tracing on, so that lines without it stay as they were, byte for byte.
         if tracing.TRACER is not None and (trace_id := tracing.current_trace_id()):
             line["trace_id"] = trace_id
-        log.info(JsonMessage(line))
+        log_fields(log, line)

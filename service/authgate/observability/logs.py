@@ -1,21 +1,21 @@
-"""Logging set-up for the CLI and the workers: plain text for people, JSON lines for machines.
-
-The access log (`authgate.access`) and the audit trail (`authgate.audit`) log JSON objects as
-their messages (JsonMessage); with AUTHGATE_LOG_FORMAT=json every line is one JSON object,
-theirs merged in.
+"""Logging set-up for the CLI and the workers, in the formats of `line_formats`.
 
 A log call only keeps its record: a thread of the process's own (LineWriter) formats and
 writes the lines in batches, so the event loop never encodes JSON, renders a traceback or
 waits for a slow stderr pipe. The lines are the ones a handler writing on the caller's thread
 would write. `stop_logging` writes every pending line; the CLI and each worker call it before
 they end.
+
+The access and audit lines, two a refresh, go through `log_fields`: while the writer is all a
+record of theirs would reach, it keeps just the fields and the time, and fills in its line
+template, the same line without a LogRecord and a formatter call (REST refresh at 1 worker:
+634 to 530 CPU µs a request, against 497 with both lines off).
 """
 
 from __future__ import annotations
 
 import atexit
 import copy
-import json
 import logging
 import sys
 import threading
@@ -23,55 +23,47 @@ import time
 from collections import deque
 from typing import TextIO
 
+from authgate.observability.line_formats import (
+    FieldsLine,
+    JsonMessage,
+    Template,
+    line_handler,
+    stamp,
+    template_for,
+)
 
-class JsonMessage:
-    """A log message that is one JSON object, encoded only when a handler formats it.
-
-    JsonLines merges its fields as they are; any other formatter prints it as compact JSON.
-    (Logged as a string, JsonLines had to parse it back and encode it again.)
-    """
-
-    __slots__ = ("fields",)
-
-    def __init__(self, fields: dict[str, object]) -> None:
-        self.fields = fields
-
-    def __str__(self) -> str:
-        return json.dumps(self.fields, separators=(",", ":"))
-
-
-class JsonLines(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, object] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname,
-            "logger": record.name,
-        }
-        if isinstance(record.msg, JsonMessage):
-            line.update(record.msg.fields)
-        else:
-            message = record.getMessage()
-            payload = json.loads(message) if message.startswith("{") else None
-            if isinstance(payload, dict):
-                line.update(payload)
-            else:
-                line["message"] = message
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, separators=(",", ":"))
-
-
-_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Argument types whose rendering cannot change between the log call and the writing thread's
 # format: anything else (a list, an exception, an object) is rendered on the caller's thread.
 _IMMUTABLE = (str, int, float, bool, bytes, type(None))
 
 
-def line_handler(log_format: str, stream: TextIO) -> logging.StreamHandler[TextIO]:
-    """The handler that formats records as `log_format` lines (text or json) onto `stream`."""
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonLines() if log_format == "json" else logging.Formatter(_TEXT_FORMAT))
-    return handler
+def log_fields(logger: logging.Logger, fields: dict[str, object]) -> None:
+    """Log `fields` as one JSON object at INFO: `logger.info(JsonMessage(fields))`, the same
+    line, kept without a LogRecord while a LineWriter's handler is all the record would
+    reach (see the module's docstring). The caller leaves `fields` alone afterwards."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    pending = _only_pending_handler(logger)
+    if pending is None or not pending.keep_fields(logger.name, fields):
+        logger.info(JsonMessage(fields))
+
+
+def _only_pending_handler(logger: logging.Logger) -> _Pending | None:
+    """The LineWriter's handler when it is the only handler a record of `logger` reaches and
+    no logger on the way filters."""
+    found: logging.Handler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if found is not None:
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    return found if isinstance(found, _Pending) else None
 
 
 class _Pending(logging.Handler):
@@ -84,11 +76,28 @@ class _Pending(logging.Handler):
     handler directly, so nothing logged late (at exit) is lost.
     """
 
-    def __init__(self, wake: threading.Event) -> None:
+    def __init__(self, wake: threading.Event, template: Template | None) -> None:
         super().__init__()
-        self.records: deque[logging.LogRecord] = deque()
+        self.records: deque[logging.LogRecord | FieldsLine] = deque()
         self.stopped_into: logging.Handler | None = None
+        self.template = template
         self._wake = wake
+
+    def keep_fields(self, name: str, fields: dict[str, object]) -> bool:
+        """Keep an INFO line of `fields` on `name` for the writer; False where only a
+        LogRecord will do (this handler filters, or the writer has stopped)."""
+        if self.template is None or self.filters or self.level > logging.INFO:
+            return False
+        self.acquire()  # as emit's caller holds it: nothing is kept once stop() has drained
+        try:
+            if self.stopped_into is not None:
+                return False
+            self.records.append(FieldsLine(name, *stamp(), fields))
+        finally:
+            self.release()
+        if not self._wake.is_set():
+            self._wake.set()
+        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.stopped_into is not None:
@@ -130,7 +139,7 @@ class LineWriter:
     def __init__(self, handler: logging.StreamHandler[TextIO]) -> None:
         self.handler = handler
         self._wake = threading.Event()
-        self.enqueuer = _Pending(self._wake)
+        self.enqueuer = _Pending(self._wake, template_for(handler))
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="authgate-log-writer", daemon=True)
 
@@ -161,25 +170,31 @@ class LineWriter:
             self._write_pending()
 
     def _write_pending(self) -> None:
-        handler, records = self.handler, self.enqueuer.records
+        handler, records, template = self.handler, self.enqueuer.records, self.enqueuer.template
         lines: list[str] = []
         record = None
         while records:
-            record = records.popleft()
+            entry = records.popleft()
+            if isinstance(entry, FieldsLine):
+                assert template is not None  # keep_fields keeps none without one
+                lines.append(template(entry) + handler.terminator)
+                continue
+            record = entry
             if not handler.filter(record):
                 continue
             try:
                 lines.append(handler.format(record) + handler.terminator)
             except Exception:  # as StreamHandler.emit: reported on stderr, the rest written
                 handler.handleError(record)
-        if not lines or record is None:
+        if not lines:
             return
         handler.acquire()
         try:
             handler.stream.write("".join(lines))
             handler.flush()
         except Exception:
-            handler.handleError(record)
+            # As StreamHandler.emit (it prints the record's message; "a log line" otherwise).
+            handler.handleError(record or logging.makeLogRecord({"msg": "a log line"}))
         finally:
             handler.release()
 
