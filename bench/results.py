@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from load import LoadResult
 
 # Targets: throughput and p99 against the floor, login against argon2, scale, start-up, memory.
-THROUGHPUT_MIN = 0.90  # AuthGate / floor, requests per second
-P99_MAX = 1.2  # AuthGate p99 / floor p99 at the same concurrency
+# Beat the floor: at least its rate, at most its p99 (they were 0.90 and 1.2 before the caches).
+THROUGHPUT_MIN = 1.0  # AuthGate / floor, requests per second
+P99_MAX = 1.0  # AuthGate p99 / floor p99 at the same concurrency
 LOGIN_MIN = 0.90  # login rate / what argon2 alone allows on the cores used
 SCALE_MAX = 1.5  # ListUsers p50 at 1M users / p50 at 1k
 SCALE_HELD_AT = 1_000_000  # the store size SCALE_MAX applies to
