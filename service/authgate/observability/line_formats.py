@@ -90,8 +90,9 @@ Template = Callable[[FieldsLine], str]
 
 
 def template_for(handler: logging.Handler) -> Template | None:
-    """How `handler` would print a FieldsLine' record, or None when it is not a plain handler
-    of this module's formats (a filter, a level above INFO, another formatter)."""
+    """How `handler` prints a FieldsLine: byte for byte as its formatter prints the line's
+    LogRecord. None unless it is a plain handler of this module's formats (no filter, no
+    level above INFO)."""
     if handler.filters or handler.level > logging.INFO:
         return None
     formatter = handler.formatter
