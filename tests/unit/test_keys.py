@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import string
 
 import pytest
 
 from authgate.core import keys
 from authgate.core.errors import AuthError
 from authgate.core.keys import KeyRecord, KeySet, KeyState
+from authgate.core.signers import new_kid
 
 from unit_fixtures import key_for
 
 T0 = 1_700_000_000.0
 DAY = 86400.0  # the retention: the longest token lifetime
 AHEAD = 1800.0
+URL_SAFE = set(string.ascii_letters + string.digits + "-_")
 
 
 def record(kid: str, activates_at: float = T0, algorithm: str = "EdDSA", **dates) -> KeyRecord:
@@ -169,3 +172,16 @@ def test_a_set_with_nothing_to_sign_says_so():
 def test_a_shared_secret_is_never_published():
     hs = dataclasses.replace(record("hs", algorithm="HS256"), public_jwk=None)
     assert key_set(hs).jwks(T0) == []
+
+
+# A new key's id.
+
+
+def test_a_new_kid_is_16_url_safe_characters_never_starting_with_a_dash():
+    # An operator types it after `authgate keys retire`, where a leading "-" reads as an
+    # option: 1 kid in 64 began with one (a CI run retired "-t52T9F2-sYvSJ-F").
+    kids = [new_kid() for _ in range(4000)]
+
+    assert len(set(kids)) == len(kids)
+    assert all(len(kid) == 16 and set(kid) <= URL_SAFE for kid in kids)
+    assert not [kid for kid in kids if kid.startswith("-")]

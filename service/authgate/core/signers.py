@@ -72,7 +72,12 @@ def verifying_key_from_jwk(jwk: dict[str, str]) -> Any:
 
 
 def new_kid() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(12)).decode().rstrip("=")
+    """16 base64url characters (96 random bits), never starting with "-": the operator types
+    the kid after `authgate keys retire`, where a leading "-" reads as an option."""
+    kid = "-"
+    while kid.startswith("-"):
+        kid = base64.urlsafe_b64encode(secrets.token_bytes(12)).decode()
+    return kid
 
 
 def new_private_key(alg: str) -> bytes:
