@@ -92,7 +92,10 @@ def method(args: argparse.Namespace) -> list[str]:
         f"-m{args.streams}` with a pre-framed body; every body was first sent once through a real "
         "grpc channel (status OK), and each run's DATA volume is checked to be one OK message "
         "per answer. Rates are requests ÷ seconds over the rounds; p50 and p99 are means over "
-        "the rounds. Every run must have 0 failed answers or the script stops.",
+        "the rounds. Every run must have 0 failed answers or the script stops. At 1 worker the "
+        "servers (AuthGate and both floors, every thread) run on the first core and the load "
+        "generators on the others, so that a generator never takes the server's core; the "
+        "logins, and everything at 2 workers, run on every core.",
     ]
 
 

@@ -180,6 +180,17 @@ def descendants(pid: int) -> list[int]:
     return sorted(found)
 
 
+def pin(pid: int, cores: set[int]) -> None:
+    """Run every thread of `pid` and of its descendants on `cores` (threads made later take
+    the affinity of the thread that makes them)."""
+    for process in (pid, *descendants(pid)):
+        for task in Path(f"/proc/{process}/task").iterdir():
+            try:
+                os.sched_setaffinity(int(task.name), cores)
+            except (ProcessLookupError, FileNotFoundError):
+                continue  # a thread that ended meanwhile
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
