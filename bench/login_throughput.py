@@ -2,8 +2,10 @@
 
 Each door's login run goes to the AuthGate a throughput.Bench started, between two
 measurements of argon2id verify in this process at AuthGate's parameters: one thread, and one
-thread per core at once. The allowance is the one-thread rate times nproc, since AuthGate's
-argon2 runs in threads that release the GIL: every core can verify, whatever the worker count.
+thread per core at once. The allowance is the second, what argon2 alone does with every core,
+since AuthGate's argon2 runs in threads that release the GIL: every core can verify, whatever
+the worker count. The one-thread rate times nproc is reported beside it: argon2 does not reach
+it (both cores at once verify 0.87 to 0.97 times that here; they share caches and memory).
 (login_timing.py is another benchmark: equal answers for the three failed logins.)
 """
 
@@ -62,15 +64,14 @@ def logins(bench: Bench, nproc: int) -> None:
     seconds = max(a.duration, 4)
     for door, runner in (("REST", rest), ("gRPC", grpc_)):
         bench.check(runner(a.warmup), f"{door} login warm-up", measured=False)
-        before = measure_argon2(1.0, nproc)
+        before = measure_argon2(results.ARGON2_SECONDS, nproc)
         cpu = bench.authgate.cpu_seconds()
         result = bench.check(runner(seconds), f"{door} login")
         cpu_ms = (bench.authgate.cpu_seconds() - cpu) / result.requests * 1000
-        after = measure_argon2(1.0, nproc)
+        after = measure_argon2(results.ARGON2_SECONDS, nproc)
         per_core, parallel = ((x + y) / 2 for x, y in zip(before, after, strict=True))
         bench.run.argon2_samples.append((per_core, parallel))
-        # argon2 runs in threads that release the GIL: every core can verify, whatever N.
-        login = results.Login(door, bench.workers, result, per_core * nproc, parallel, cpu_ms)
+        login = results.Login(door, bench.workers, result, parallel, per_core * nproc, cpu_ms)
         bench.run.logins.append(login)
         print(
             f"  {door} login x{bench.workers}: {result.rps:.1f}/s "
