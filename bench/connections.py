@@ -123,10 +123,13 @@ class HttpConnection:
         *,
         bearer: str | None = None,
         body: dict[str, Any] | None = None,
+        request_id: str | None = None,
     ) -> tuple[int, bytes]:
         head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}"]
         if bearer:
             head.append(f"Authorization: Bearer {bearer}")
+        if request_id:
+            head.append(f"X-Request-Id: {request_id}")
         payload = b""
         if body is not None:
             payload = json.dumps(body).encode()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -36,6 +37,7 @@ import fill_store
 import grpc
 import results
 from connections import GrpcConnection, HttpConnection, cover
+from decision_times import DecisionTimes
 from sqlalchemy.engine import make_url
 from staff import authgate_env, login
 
@@ -58,7 +60,9 @@ PROBED_PASSWORD = "revoked-user-password"  # noqa: S105 - a throwaway benchmark 
 class Probe:
     name: str
     pid: int
-    accepted: Callable[[], Awaitable[bool]]  # True: token accepted; False: refused; else raises
+    # True: token accepted; False: refused; else raises. The argument goes as the request's
+    # x-request-id, which the access line of the serving process logs.
+    accepted: Callable[[str | None], Awaitable[bool]]
 
 
 @dataclass
@@ -69,8 +73,10 @@ class Setup:
 
 
 def rest_probe(connection: HttpConnection, pid: int, token: str) -> Probe:
-    async def accepted() -> bool:
-        status, body = await connection.request("GET", "/api/v1/users/", bearer=token)
+    async def accepted(request_id: str | None = None) -> bool:
+        status, body = await connection.request(
+            "GET", "/api/v1/users/", bearer=token, request_id=request_id
+        )
         if status not in (200, 401):
             raise RuntimeError(f"REST list users answered {status}: {body[:200]!r}")
         return status == 200
@@ -81,12 +87,16 @@ def rest_probe(connection: HttpConnection, pid: int, token: str) -> Probe:
 def grpc_probe(connection: GrpcConnection, pid: int, token: str, method: str) -> Probe:
     stub = auth_pb2_grpc.AuthServiceStub(connection.channel)
 
-    async def accepted() -> bool:
+    async def accepted(request_id: str | None = None) -> bool:
+        metadata: tuple[tuple[str, str], ...] = (
+            (("x-request-id", request_id),) if request_id else ()
+        )
         try:
             if method == "VerifyToken":
-                await stub.VerifyToken(auth_pb2.VerifyTokenRequest(token=token), timeout=5)
+                request = auth_pb2.VerifyTokenRequest(token=token)
+                await stub.VerifyToken(request, metadata=metadata, timeout=5)
             else:
-                metadata = (("authorization", f"Bearer {token}"),)
+                metadata += (("authorization", f"Bearer {token}"),)
                 await stub.ListUsers(auth_pb2.ListUsersRequest(), metadata=metadata, timeout=5)
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.UNAUTHENTICATED:
@@ -121,12 +131,22 @@ async def open_probes(
     return probes, opened
 
 
-async def first_answer_in(probe: Probe, accepted: bool, returned: asyncio.Event) -> float:
-    """perf_counter() of the probe's first answer in the wanted state."""
+@dataclass(frozen=True)
+class Answer:
+    at: float  # perf_counter() when the answer arrived
+    request_id: str
+
+
+async def first_answer_in(
+    probe: Probe, accepted: bool, returned: asyncio.Event, request_ids: Iterator[str], delay: float
+) -> Answer:
+    """The probe's first answer in the wanted state, asking from `delay` seconds on."""
+    await asyncio.sleep(delay)
     deadline = time.perf_counter() + GIVE_UP_S
     while time.perf_counter() < deadline:
-        if await probe.accepted() == accepted:
-            return time.perf_counter()
+        request_id = next(request_ids)
+        if await probe.accepted(request_id) == accepted:
+            return Answer(time.perf_counter(), request_id)
         if returned.is_set():
             await asyncio.sleep(PROBE_AFTER_RETURN_S)
         else:
@@ -142,23 +162,43 @@ class Trial:
     backslides: int  # answers in the old state after a probe first saw the new one
     round_ms: float  # every probe asking once, at once, just before: the resolution
     last: str  # the probe that saw the new state last
+    # The same, to each process's decision of its first answer in the new state: by its access
+    # line or the answer's arrival, whichever came first (None: not asked for).
+    decided_ms: float | None = None
 
 
 async def trial(
-    probes: list[Probe], write: Callable[[bool], Awaitable[None]], active: bool
+    probes: list[Probe],
+    write: Callable[[bool], Awaitable[None]],
+    active: bool,
+    decisions: DecisionTimes | None = None,
 ) -> Trial:
-    """Set is_active to `active` and time the probes' view of it."""
+    """Set is_active to `active` and time the probes' view of it.
+
+    Probes with the same name and pid (connections of their own to one serving process) ask in
+    turn, spread over one answer's time, and the earliest of them counts for that process.
+    """
     started = time.perf_counter()
-    before = await asyncio.gather(*(probe.accepted() for probe in probes))
+    before = await asyncio.gather(*(probe.accepted(None) for probe in probes))
     round_ms = (time.perf_counter() - started) * 1000
     for probe, answer in zip(probes, before, strict=True):
         if answer == active:
             raise RuntimeError(f"{probe.name} on pid {probe.pid}: not in the state before")
+    groups: dict[tuple[str, int], list[int]] = {}
+    for n, probe in enumerate(probes):
+        groups.setdefault((probe.name, probe.pid), []).append(n)
     returned = asyncio.Event()
-    watchers = [asyncio.create_task(first_answer_in(p, active, returned)) for p in probes]
+    watchers = []
+    for members in groups.values():
+        for turn, n in enumerate(members):
+            ids = (f"lag-{os.getpid()}-{id(returned):x}-{n}-{k}" for k in itertools.count())
+            delay = round_ms / 1000 * turn / len(members)
+            watchers.append(
+                asyncio.create_task(first_answer_in(probes[n], active, returned, ids, delay))
+            )
     try:
         await write(active)
-        returned_at = time.perf_counter()
+        returned_at, returned_wall = time.perf_counter(), time.time()
         returned.set()
         seen = await asyncio.gather(*watchers)
     finally:
@@ -167,10 +207,25 @@ async def trial(
     backslides = 0
     for probe in probes:
         for _ in range(2):
-            backslides += await probe.accepted() != active
-    last = max(range(len(probes)), key=lambda n: seen[n])
-    lag_ms = max(0.0, (seen[last] - returned_at) * 1000)
-    return Trial(lag_ms, backslides, round_ms, f"{probes[last].name} (pid {probes[last].pid})")
+            backslides += await probe.accepted(None) != active
+    # Each process: its earliest answer in the new state; the trial: the latest process.
+    firsts = [min(members, key=lambda n: seen[n].at) for members in groups.values()]
+    last = max(firsts, key=lambda n: seen[n].at)
+    lag_ms = max(0.0, (seen[last].at - returned_at) * 1000)
+    decided_ms = None
+    if decisions is not None:
+        logged = await decisions.of(answer.request_id for answer in seen)
+
+        def decided_by(n: int) -> float:
+            """Seconds from the return by which process n decided: its access line, or the
+            answer's arrival if that came first (the line is written after the answer)."""
+            answer = seen[n]
+            return min(logged[answer.request_id] - returned_wall, answer.at - returned_at)
+
+        earliest = [min(decided_by(n) for n in group) for group in groups.values()]
+        decided_ms = max(0.0, max(earliest) * 1000)
+    where = f"{probes[last].name} (pid {probes[last].pid})"
+    return Trial(lag_ms, backslides, round_ms, where, decided_ms)
 
 
 def cli_writer(env: dict[str, str]) -> Callable[[bool], Awaitable[None]]:

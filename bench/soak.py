@@ -7,7 +7,9 @@ deactivated and activated again every `--churn-every` seconds.
 2. The same mix open loop at `--load-fraction` of it for `--minutes`. Meanwhile, every
    `--churn-every` s, the churned user (not in the mix) is deactivated through the API or the
    CLI, and revocation_lag.trial times every worker refusing its token (REST list, gRPC
-   VerifyToken and ListUsers, one connection each per worker); then it is activated again.
+   VerifyToken and ListUsers, `--askers` connections each per worker, asking in turn), both
+   when each refusal arrives and when the worker decided it, by its access line
+   (decision_times.py); then the user is activated again.
    Each worker's RSS is read every 5 s.
 3. Verdicts (soak_report.py): no 5xx; no other failure (no request of the mix should fail: the
    churned user's token is not in it); every refusal within the staleness bound; RSS growth
@@ -35,6 +37,7 @@ import redis
 import revocation_lag
 import soak_report
 from connections import HttpConnection
+from decision_times import DecisionTimes
 from soak_load import Account, Recorder, fixed_rate, max_rate
 from soak_report import Churn, SoakRun
 from sqlalchemy.engine import make_url
@@ -56,6 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=20, help="users of the mix")
     parser.add_argument("--churn-every", type=float, default=10, help="seconds")
     parser.add_argument("--writer", choices=("api", "cli"), default="api")
+    parser.add_argument(
+        "--askers", type=int, default=4, help="probing connections per probe and worker"
+    )
     bound = float(os.environ.get("AUTHGATE_CACHE_STALENESS_MS", "100"))
     parser.add_argument("--bound-ms", type=float, default=bound, help="refusal bound")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
@@ -97,7 +103,12 @@ async def churn(
     status, body = await admin.request("POST", "/api/v1/token/", body=credentials)
     token = json.loads(body)["access"]
     await admin.close()
-    probes, opened = await revocation_lag.open_probes(setup, token)
+    probes, opened = [], []
+    for _ in range(args.askers):
+        more, more_opened = await revocation_lag.open_probes(setup, token)
+        probes += more
+        opened += more_opened
+    decisions = DecisionTimes([server.log_path for server in setup.servers])
     if args.writer == "cli":
         write = revocation_lag.cli_writer(setup.cli_env)
     else:
@@ -109,13 +120,15 @@ async def churn(
                 # Also holds the REST probe's connection open, and checks it still accepts.
                 await asyncio.sleep(min(PROBE_KEEPALIVE_S, next_at - time.perf_counter()))
                 for probe in probes:
-                    if not await probe.accepted():
+                    if not await probe.accepted(None):
                         run.unexpected.append(f"{probe.name} refused the active user's token")
-            off = await revocation_lag.trial(probes, write, active=False)
+            off = await revocation_lag.trial(probes, write, active=False, decisions=decisions)
             on = await revocation_lag.trial(probes, write, active=True)
             at = time.perf_counter() - run.started
             backslides = off.backslides + on.backslides
-            run.churns.append(Churn(at, off.lag_ms, on.lag_ms, backslides, off.round_ms))
+            assert off.decided_ms is not None
+            churn = Churn(at, off.lag_ms, off.decided_ms, on.lag_ms, backslides, off.round_ms)
+            run.churns.append(churn)
             next_at += args.churn_every
     finally:
         for connection in opened:
