@@ -85,6 +85,30 @@ def test_nothing_is_kept_while_the_tail_is_behind():
     assert follower.ticket() is None and not follower.may_fill(follower.epoch)
 
 
+def test_a_read_with_nothing_new_keeps_the_follower_current_only_once_every_row_is_applied():
+    clock = Clock(1000.0)
+    follower = current_follower(clock)
+    clock.now += STALENESS * 0.5
+    assert follower.heard_nothing_new(0, clock())  # no row handed over: current from now
+    clock.now += STALENESS * 0.9
+    assert follower.is_current()
+    # The tail handed row 1 over, and the loop has not applied it yet (or never will).
+    assert not follower.heard_nothing_new(1, clock())
+    clock.now += STALENESS * 0.2
+    assert not follower.is_current()
+    follower.caught_up([change(1, "U1")], clock(), complete=True)
+    clock.now += STALENESS * 0.5
+    assert follower.heard_nothing_new(1, clock())
+
+
+def test_a_read_with_nothing_new_after_a_long_gap_goes_to_the_loop_to_forget_everything():
+    clock = Clock(1000.0)
+    follower = current_follower(clock)
+    clock.now += FORGET_ALL_AFTER + 1
+    assert not follower.heard_nothing_new(0, clock())
+    assert not follower.is_current()
+
+
 async def test_a_users_row_in_the_log_drops_the_cached_user_and_their_live_refresh_tokens():
     clock = Clock(1000.0)
     follower = current_follower(clock)

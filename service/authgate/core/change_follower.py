@@ -85,6 +85,21 @@ class ChangeFollower:
                 forget_all()
         self._current_at = max(self._current_at, read_at)
 
+    def heard_nothing_new(self, seq: int, read_at: float) -> bool:
+        """From the tail's own thread: a complete read that began at `read_at` found no row
+        after `seq`. When every row up to `seq` has been applied, the follower is current from
+        `read_at` on without a call on the event loop (an idle process would otherwise wake it
+        every poll): True. False: hand the catch-up to `caught_up` on the loop instead.
+
+        The caches are read on the loop only, and the loop applies a batch of rows in one call,
+        so `applied_seq` seen here covers every row the caches are told of before they are read
+        again. A write that races this (`caught_up`'s own `max`) can only leave the older time:
+        the follower then looks less current, never more."""
+        if self.applied_seq < seq or read_at - self._current_at > FORGET_ALL_AFTER:
+            return False
+        self._current_at = max(self._current_at, read_at)
+        return True
+
     def forget(self, subjects: Iterable[str]) -> None:
         """This process wrote these subjects' rows: forget them now, before the tail says so."""
         for subject in subjects:
