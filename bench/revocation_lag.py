@@ -188,21 +188,22 @@ async def trial(
     for n, probe in enumerate(probes):
         groups.setdefault((probe.name, probe.pid), []).append(n)
     returned = asyncio.Event()
-    watchers = []
+    watchers: dict[int, asyncio.Task[Answer]] = {}  # by the probe's index in `probes`
     for members in groups.values():
         for turn, n in enumerate(members):
             ids = (f"lag-{os.getpid()}-{id(returned):x}-{n}-{k}" for k in itertools.count())
             delay = round_ms / 1000 * turn / len(members)
-            watchers.append(
-                asyncio.create_task(first_answer_in(probes[n], active, returned, ids, delay))
+            watchers[n] = asyncio.create_task(
+                first_answer_in(probes[n], active, returned, ids, delay)
             )
     try:
         await write(active)
         returned_at, returned_wall = time.perf_counter(), time.time()
         returned.set()
-        seen = await asyncio.gather(*watchers)
+        await asyncio.gather(*watchers.values())
+        seen = {n: watcher.result() for n, watcher in watchers.items()}
     finally:
-        for watcher in watchers:
+        for watcher in watchers.values():
             watcher.cancel()
     backslides = 0
     for probe in probes:
@@ -214,7 +215,7 @@ async def trial(
     lag_ms = max(0.0, (seen[last].at - returned_at) * 1000)
     decided_ms = None
     if decisions is not None:
-        logged = await decisions.of(answer.request_id for answer in seen)
+        logged = await decisions.of(answer.request_id for answer in seen.values())
 
         def decided_by(n: int) -> float:
             """Seconds from the return by which process n decided: its access line, or the

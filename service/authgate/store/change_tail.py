@@ -15,6 +15,7 @@ slow read on the reading thread no longer holds the poll back either.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -73,13 +74,13 @@ def _failed(already: bool, error: BaseException) -> bool:
     return True
 
 
-class _Tail(threading.Thread):
+class _Tail(threading.Thread, abc.ABC):
     """A thread with a connection of its own that reads the rows after the last it handed
     over, and hands them to the follower on the event loop.
 
     A read that finds nothing new does not wake the loop when the follower has applied every
-    row handed over (`heard_nothing_new`): an idle process, and the rows a busy one has no
-    use for, cost the loop nothing. Each subclass says when to read (`_serve`).
+    row handed over (`heard_nothing_new`), so an idle process's tail costs the loop nothing.
+    Each subclass says when to read (`_serve`).
     """
 
     def __init__(
@@ -107,8 +108,9 @@ class _Tail(threading.Thread):
         finally:
             self._close()
 
+    @abc.abstractmethod
     def _serve(self) -> None:
-        raise NotImplementedError
+        """Connect, and catch up whenever this tail should, until `stop()`."""
 
     def _catch_up(self) -> None:
         session = Session(self._connection, self._dialect)
