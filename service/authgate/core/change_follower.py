@@ -79,11 +79,11 @@ class ChangeFollower:
                 listener(self.applied_seq)
         if not complete:
             return
-        if read_at - self._current_at > FORGET_ALL_AFTER:
+        if self._behind_for_long(read_at):
             self.epoch += 1
             for forget_all in self._forget_all:
                 forget_all()
-        self._current_at = max(self._current_at, read_at)
+        self._current_from(read_at)
 
     def heard_nothing_new(self, seq: int, read_at: float) -> bool:
         """From the tail's own thread: a complete read that began at `read_at` found no row
@@ -93,12 +93,19 @@ class ChangeFollower:
 
         The caches are read on the loop only, and the loop applies a batch of rows in one call,
         so `applied_seq` seen here covers every row the caches are told of before they are read
-        again. A write that races this (`caught_up`'s own `max`) can only leave the older time:
+        again. A write that races this (`caught_up`'s own) can only leave the older time:
         the follower then looks less current, never more."""
-        if self.applied_seq < seq or read_at - self._current_at > FORGET_ALL_AFTER:
+        if self.applied_seq < seq or self._behind_for_long(read_at):
             return False
-        self._current_at = max(self._current_at, read_at)
+        self._current_from(read_at)
         return True
+
+    def _behind_for_long(self, read_at: float) -> bool:
+        """No complete catch-up for FORGET_ALL_AFTER before `read_at`: rows may be pruned."""
+        return read_at - self._current_at > FORGET_ALL_AFTER
+
+    def _current_from(self, read_at: float) -> None:
+        self._current_at = max(self._current_at, read_at)
 
     def forget(self, subjects: Iterable[str]) -> None:
         """This process wrote these subjects' rows: forget them now, before the tail says so."""
