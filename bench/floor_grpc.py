@@ -1,10 +1,12 @@
 """The gRPC floor: a minimal grpc.aio AuthService doing AuthGate's JWT work and nothing else.
 
 The same authgate.v1 messages and server options as AuthGate's gRPC door, but RefreshToken,
-VerifyToken and ListUsers only decode and encode JWTs (floor_work.py) and ListUsers returns a
-fixed page of 50 users: no interceptor, no core, no database.
+VerifyToken and ListUsers only decode and encode JWTs (floor_work.py), ListUsers returns a
+fixed page of 50 users, and IssueToken verifies one account's argon2id hash: no interceptor,
+no core, no database.
 
     .venv/bin/python bench/floor_grpc.py --key-file KEY.pem [--workers N] [--port 0]
+        [--login EMAIL PASSWORD]
 
 Prints `grpc listening on 127.0.0.1:PORT` on stderr once every worker listens.
 """
@@ -38,6 +40,15 @@ async def _refuse(context: grpc.aio.ServicerContext, detail: str) -> NoReturn:
 class FloorServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(self) -> None:
         self.page = floor_work.fixed_page()
+
+    async def IssueToken(
+        self, request: auth_pb2.IssueTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.IssueTokenResponse:
+        try:
+            refresh, access = await floor_work.login(request.email, request.password)
+        except floor_work.WrongCredentials as error:
+            await _refuse(context, str(error))
+        return auth_pb2.IssueTokenResponse(refresh=refresh, access=access)
 
     async def RefreshToken(
         self, request: auth_pb2.RefreshTokenRequest, context: grpc.aio.ServicerContext
@@ -88,7 +99,7 @@ async def serve(port: int, on_ready: Callable[[int], Any]) -> None:
 
 def main() -> None:
     args = floor_work.parse_args(__doc__.split("\n\n")[0])
-    floor_work.load_key(args.key_file)
+    floor_work.load_args(args)
     if args.child:
         asyncio.run(serve(args.port, lambda _port: floor_work.announce_child_ready()))
         return

@@ -7,6 +7,7 @@ encode JWTs (floor_work.py) and return a fixed page: no database, no core. AuthG
 throughput as a fraction of this is what our own code costs.
 
     .venv/bin/python bench/floor_rest.py --key-file KEY.pem [--workers N] [--port 0]
+        [--login EMAIL PASSWORD]
 
 Prints `rest listening on http://127.0.0.1:PORT` on stderr once every worker listens.
 """
@@ -44,6 +45,14 @@ async def bearer_info(token: str) -> dict[str, Any] | None:
     except floor_work.InvalidToken:
         return None  # Connexion answers 401
     return {"sub": claims["sub"]}
+
+
+async def issue_token(body: dict[str, Any]) -> Reply:
+    try:
+        refresh, access = await floor_work.login(body["email"], body["password"])
+    except floor_work.WrongCredentials as error:
+        return {"detail": str(error), "code": "no_active_account"}, 401, JSON
+    return {"refresh": refresh, "access": access}, 200, JSON
 
 
 async def refresh_token(body: dict[str, Any]) -> Reply:
@@ -97,7 +106,7 @@ async def serve(sock: socket.socket, on_ready: Any) -> None:
 
 def main() -> None:
     args = floor_work.parse_args(__doc__.split("\n\n")[0])
-    floor_work.load_key(args.key_file)
+    floor_work.load_args(args)
     sock = bind_socket(f"127.0.0.1:{args.port}", reuse_port=args.child or args.workers > 1)
     if args.child:
         asyncio.run(serve(sock, lambda _port: floor_work.announce_child_ready()))

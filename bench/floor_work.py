@@ -1,4 +1,5 @@
-"""The floors' work: PyJWT EdDSA encode and decode with AuthGate's claims, and a fixed page.
+"""The floors' work: PyJWT EdDSA encode and decode with AuthGate's claims, a fixed page, and
+a login (argon2id verify at AuthGate's parameters in a thread pool, then a token pair).
 
 Both floors (floor_rest.py, floor_grpc.py) and throughput.py (which mints the floor's tokens)
 import this. No key ring, no `kid` lookup, no database: what remains is the least any service
@@ -8,15 +9,20 @@ answering these operations with these tokens must do.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import jwt
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import VerificationError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from google.protobuf import json_format
@@ -32,6 +38,10 @@ REFRESH_LIFETIME = 86400
 
 _keys: dict[str, Any] = {}
 
+# AuthGate's argon2id parameters (OWASP: m=19 MiB, t=2, p=1). The floor knows one account.
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.ID)
+_account: dict[str, Any] = {}
+
 
 def write_new_key(path: Path) -> None:
     """A fresh Ed25519 private key, PEM, for one benchmark run."""
@@ -46,6 +56,47 @@ def write_new_key(path: Path) -> None:
 def load_key(path: Path) -> None:
     private = serialization.load_pem_private_key(path.read_bytes(), password=None)
     _keys["private"], _keys["public"] = private, private.public_key()
+
+
+def set_account(email: str, password: str, workers: int) -> None:
+    """The one account `login` accepts, hashed now; and, as AuthGate does, a hashing pool of
+    this process's share of the cores (at least one thread)."""
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    _account.update(
+        email=email,
+        hash=_HASHER.hash(password),
+        pool=ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2"),
+    )
+
+
+class WrongCredentials(Exception):
+    """The email or password is not the floor's account's."""
+
+
+def load_args(args: argparse.Namespace) -> None:
+    """The key, and the account when `--login` names one."""
+    load_key(args.key_file)
+    if args.login:
+        set_account(*args.login, workers=args.workers)
+
+
+async def login(email: str, password: str) -> tuple[str, str]:
+    """(refresh, access) for the floor's account: one argon2id verify off the event loop,
+    whatever the email, then two tokens."""
+    if not _account:
+        raise WrongCredentials("this floor was started without --login")
+    loop = asyncio.get_running_loop()
+    ok = await loop.run_in_executor(_account["pool"], _verify, password)
+    if not ok or email.strip().lower() != _account["email"]:
+        raise WrongCredentials("No active account found with the given credentials")
+    return encode("floor-user", "refresh"), encode("floor-user", "access")
+
+
+def _verify(password: str) -> bool:
+    try:
+        return _HASHER.verify(_account["hash"], password)
+    except VerificationError:
+        return False
 
 
 def encode(user_id: str, kind: str) -> str:
@@ -118,6 +169,9 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument("--key-file", type=Path, required=True, help="Ed25519 private key, PEM")
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--login", nargs=2, metavar=("EMAIL", "PASSWORD"), help="the one account login accepts"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -131,6 +185,8 @@ def start_siblings(script: str, args: argparse.Namespace, port: int) -> list[sub
     children = []
     for _ in range(args.workers - 1):
         command = [sys.executable, script, "--key-file", str(args.key_file)]
+        command += ["--workers", str(args.workers)]
+        command += ["--login", *args.login] if args.login else []
         command += ["--port", str(port), "--child"]
         children.append(
             subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603 - ourselves

@@ -6,6 +6,9 @@ thread per core at once. The allowance is the second, what argon2 alone does wit
 since AuthGate's argon2 runs in threads that release the GIL: every core can verify, whatever
 the worker count. The one-thread rate times nproc is reported beside it: argon2 does not reach
 it (both cores at once verify 0.87 to 1.00 times that here; they share caches and memory).
+The floors' login (floor_work.login: the framework, one argon2id verify, two tokens, no store)
+runs right after AuthGate's, between the same two measurements, on floors started for it (the
+throughput floors' memory stays free of argon2's work areas).
 (login_timing.py is another benchmark: equal answers for the three failed logins.)
 """
 
@@ -14,9 +17,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import results
 from argon2 import PasswordHasher, Type
+from load import LoadResult
 from staff import LOGIN_BODY, STAFF_EMAIL, STAFF_PASSWORD
 from throughput import Bench, RestOp
 
@@ -69,37 +74,82 @@ def wait_until_quiet(server: servers.Server, timeout: float = 10.0) -> None:
     raise servers.ServerError(f"{server.name} still busy {timeout:g} s after a login run")
 
 
-def logins(bench: Bench, nproc: int) -> None:
-    """Logins at 32 connections, each run between two in-process argon2 measurements."""
-    a = bench.args
+Runner = Callable[[float], LoadResult]
+
+
+def runners(bench: Bench, http_url: str, grpc_target: str, system: str) -> dict[str, Runner]:
+    """A login runner per door against one system (AuthGate or a floor)."""
     rest = bench.rest_runner(
         RestOp("login", "POST", "/api/v1/token/", lambda t: LOGIN_BODY, False),
-        bench.authgate.http_url,
+        http_url,
         bench.tokens,
-        "rest-login",
+        f"rest-login-{system}",
     )
     request = auth_pb2.IssueTokenRequest(email=STAFF_EMAIL, password=STAFF_PASSWORD)
     # One login in flight per connection on both doors (32 argon2 hashes queued is plenty).
     grpc_ = bench.grpc_runner(
-        "IssueToken", request, None, bench.authgate.grpc_target, "grpc-login", streams=1
+        "IssueToken", request, None, grpc_target, f"grpc-login-{system}", streams=1
     )
-    # At ~100 logins/s a run's first answers take a third of a second: at least 4 s.
-    seconds = max(a.duration, 4)
-    for door, runner in (("REST", rest), ("gRPC", grpc_)):
-        bench.check(runner(a.warmup), f"{door} login warm-up", measured=False)
-        wait_until_quiet(bench.authgate)
-        before = measure_argon2(results.ARGON2_SECONDS, nproc)
-        cpu = bench.authgate.cpu_seconds()
-        result = bench.check(runner(seconds), f"{door} login")
-        cpu_ms = (bench.authgate.cpu_seconds() - cpu) / result.requests * 1000
-        wait_until_quiet(bench.authgate)
-        after = measure_argon2(results.ARGON2_SECONDS, nproc)
-        per_core, parallel = ((x + y) / 2 for x, y in zip(before, after, strict=True))
-        bench.run.argon2_samples.append((per_core, parallel))
-        login = results.Login(door, bench.workers, result, parallel, per_core * nproc, cpu_ms)
-        bench.run.logins.append(login)
-        print(
-            f"  {door} login x{bench.workers}: {result.rps:.1f}/s "
-            f"(allowance {login.allowance:.1f}/s)",
-            file=sys.stderr,
+    return {"REST": rest, "gRPC": grpc_}
+
+
+def timed(
+    bench: Bench, server: servers.Server, runner: Runner, what: str
+) -> tuple[LoadResult, float]:
+    """A measured login run, and the server's CPU ms per login in it."""
+    seconds = max(bench.args.duration, 4)  # the first answers take a third of a second
+    cpu = server.cpu_seconds()
+    result = bench.check(runner(seconds), what)
+    cpu_ms = (server.cpu_seconds() - cpu) / result.requests * 1000
+    wait_until_quiet(server)
+    return result, cpu_ms
+
+
+def logins(bench: Bench, nproc: int) -> None:
+    """Logins at 32 connections, AuthGate's then the floor's, between two in-process argon2
+    measurements."""
+    floors = {
+        door: servers.floor(
+            kind,
+            bench.tmp / "floor-key.pem",
+            bench.tmp / f"floor-login-{kind}.log",
+            bench.workers,
+            login=(STAFF_EMAIL, STAFF_PASSWORD),
         )
+        for door, kind in (("REST", "rest"), ("gRPC", "grpc"))
+    }
+    try:
+        floors["REST"].start(rest=True, grpc=False)
+        floors["gRPC"].start(rest=False, grpc=True)
+        ours = runners(bench, bench.authgate.http_url, bench.authgate.grpc_target, "authgate")
+        theirs = runners(bench, floors["REST"].http_url, floors["gRPC"].grpc_target, "floor")
+        for door in ("REST", "gRPC"):
+            _door(bench, nproc, door, ours[door], floors[door], theirs[door])
+    finally:
+        for floor in floors.values():
+            floor.stop()
+
+
+def _door(
+    bench: Bench, nproc: int, door: str, ours: Runner, floor: servers.Server, theirs: Runner
+) -> None:
+    warmup = bench.args.warmup
+    bench.check(ours(warmup), f"{door} login warm-up", measured=False)
+    bench.check(theirs(warmup), f"{door} floor login warm-up", measured=False)
+    wait_until_quiet(bench.authgate)
+    wait_until_quiet(floor)
+    before = measure_argon2(results.ARGON2_SECONDS, nproc)
+    result, cpu_ms = timed(bench, bench.authgate, ours, f"{door} login")
+    floor_result, floor_cpu_ms = timed(bench, floor, theirs, f"{door} floor login")
+    after = measure_argon2(results.ARGON2_SECONDS, nproc)
+    per_core, parallel = ((x + y) / 2 for x, y in zip(before, after, strict=True))
+    bench.run.argon2_samples.append((per_core, parallel))
+    login = results.Login(
+        door, bench.workers, result, parallel, per_core * nproc, cpu_ms, floor_result, floor_cpu_ms
+    )
+    bench.run.logins.append(login)
+    print(
+        f"  {door} login x{bench.workers}: {result.rps:.1f}/s, floor {floor_result.rps:.1f}/s "
+        f"(allowance {login.allowance:.1f}/s)",
+        file=sys.stderr,
+    )

@@ -93,10 +93,19 @@ class Login:
     # does not: on the 2-core benchmark VM both cores at once verify 0.87 to 0.97 times that.
     extrapolated: float
     cpu_ms: float  # CPU time of the server per login (argon2 included)
+    # The floor's login between the same two argon2 measurements: the framework, one argon2id
+    # verify and two tokens, no store (floor_work.login).
+    floor: LoadResult | None = None
+    floor_cpu_ms: float | None = None
 
     @property
     def ratio(self) -> float:
         return self.result.rps / self.allowance
+
+    @property
+    def floor_ratio(self) -> float | None:
+        """The floor's logins/s against the same allowance."""
+        return self.floor.rps / self.allowance if self.floor else None
 
     @property
     def passes(self) -> bool:

@@ -140,10 +140,18 @@ def authgate(
     return server
 
 
-def floor(kind: str, key_file: Path, log_path: Path, workers: int, port: int = 0) -> Server:
+def floor(
+    kind: str,
+    key_file: Path,
+    log_path: Path,
+    workers: int,
+    port: int = 0,
+    login: tuple[str, str] | None = None,
+) -> Server:
+    """A floor server; `login` is the one account (email, password) its login accepts."""
     script = BENCH / f"floor_{kind}.py"
     command = [sys.executable, str(script), "--key-file", str(key_file), "--workers", str(workers)]
-    command += ["--port", str(port)]
+    command += ["--port", str(port), *(["--login", *login] if login else [])]
     return Server(f"{kind} floor ({workers} worker(s))", command, dict(os.environ), log_path)
 
 
