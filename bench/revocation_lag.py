@@ -131,6 +131,10 @@ async def open_probes(
     return probes, opened
 
 
+# Every probe's x-request-id starts so (decision_times.py looks for these access lines).
+REQUEST_ID_PREFIX = "lag-"
+
+
 def _request_ids(prefix: str) -> Iterator[str]:
     """prefix-0, prefix-1, ...: one x-request-id per request a watcher sends."""
     return (f"{prefix}-{k}" for k in itertools.count())
@@ -196,7 +200,7 @@ async def trial(
     watchers: dict[int, asyncio.Task[Answer]] = {}  # by the probe's index in `probes`
     for members in groups.values():
         for turn, n in enumerate(members):
-            ids = _request_ids(f"lag-{os.getpid()}-{id(returned):x}-{n}")
+            ids = _request_ids(f"{REQUEST_ID_PREFIX}{os.getpid()}-{id(returned):x}-{n}")
             delay = round_ms / 1000 * turn / len(members)
             watchers[n] = asyncio.create_task(
                 first_answer_in(probes[n], active, returned, ids, delay)

@@ -108,7 +108,9 @@ async def churn(
         more, more_opened = await revocation_lag.open_probes(setup, token)
         probes += more
         opened += more_opened
-    decisions = DecisionTimes([server.log_path for server in setup.servers])
+    decisions = DecisionTimes(
+        [server.log_path for server in setup.servers], revocation_lag.REQUEST_ID_PREFIX
+    )
     if args.writer == "cli":
         write = revocation_lag.cli_writer(setup.cli_env)
     else:
@@ -136,10 +138,12 @@ async def churn(
 
 
 async def sample_rss(run: SoakRun, server: servers.Server, until: float) -> None:
+    # In a thread: finding the workers scans every process in /proc, which would hold back
+    # the load this event loop sends.
     while time.perf_counter() < until:
-        run.rss.append((time.perf_counter() - run.started, server.rss_mb()))
+        run.rss.append((time.perf_counter() - run.started, await asyncio.to_thread(server.rss_mb)))
         await asyncio.sleep(RSS_EVERY_S)
-    run.rss.append((time.perf_counter() - run.started, server.rss_mb()))
+    run.rss.append((time.perf_counter() - run.started, await asyncio.to_thread(server.rss_mb)))
 
 
 async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun) -> None:

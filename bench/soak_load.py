@@ -67,6 +67,7 @@ class Minute:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)  # "200", "503", "socket error"...
     by_operation: Counter[str] = field(default_factory=Counter)
+    operation_latencies_ms: dict[str, list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # the first few, for the report
 
     @property
@@ -92,7 +93,9 @@ class Recorder:
 
     def record(self, due: float, operation: str, status: str, detail: str = "") -> None:
         minute = self.minute(due)
-        minute.latencies_ms.append((time.perf_counter() - due) * 1000)
+        latency_ms = (time.perf_counter() - due) * 1000
+        minute.latencies_ms.append(latency_ms)
+        minute.operation_latencies_ms.setdefault(operation, []).append(latency_ms)
         minute.statuses[status] += 1
         minute.by_operation[operation] += 1
         if not status.startswith("2") and len(minute.errors) < 5:

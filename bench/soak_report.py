@@ -10,7 +10,7 @@ from pathlib import Path
 import doc_blocks
 import machine
 from results import percentile, verdict
-from soak_load import Minute, Recorder
+from soak_load import MIX, Minute, Recorder
 
 BEGIN, END = doc_blocks.markers("soak.py")
 SECTION = "## Soak"
@@ -157,6 +157,22 @@ def minute_table(run: SoakRun) -> list[str]:
     return rows
 
 
+def operation_table(run: SoakRun) -> list[str]:
+    """Each operation's p50 / p99 by minute: which of them makes the minute's p99."""
+    names = [op.name for op in MIX]
+    rows = [
+        "| minute | " + " | ".join(f"{name} p50 / p99 ms" for name in names) + " |",
+        "| ---: |" + " ---: |" * len(names),
+    ]
+    for n, minute in enumerate(run.minutes):
+        cells = []
+        for name in names:
+            lat = minute.operation_latencies_ms.get(name, [])
+            cells.append(f"{percentile(lat, 50):.1f} / {percentile(lat, 99):.1f}" if lat else "-")
+        rows.append(f"| {n + 1} | " + " | ".join(cells) + " |")
+    return rows
+
+
 def spread(lags: list[float]) -> str:
     return f"p50 {percentile(lags, 50):.1f}, p99 {percentile(lags, 99):.1f}, max {max(lags):.1f} ms"
 
@@ -195,6 +211,10 @@ def render(run: SoakRun) -> str:
         f"max {max(rounds):.1f} ms",
         "",
         *minute_table(run),
+        "",
+        "Each operation by minute (latency from when the request was due):",
+        "",
+        *operation_table(run),
         "",
         "| target | this run | verdict |",
         "| --- | --- | --- |",
