@@ -10,7 +10,8 @@ deactivated and activated again every `--churn-every` seconds.
    VerifyToken and ListUsers, `--askers` connections each per worker, asking in turn), both
    when each refusal arrives and when the worker decided it, by its access line
    (decision_times.py); then the user is activated again.
-   Each worker's RSS is read every 5 s.
+   Each worker's RSS is read every 5 s, and how busy the machine's cores were every second
+   (reported by minute: an open loop at a rate the cores cannot keep up with builds a queue).
 3. Verdicts (soak_report.py): no 5xx; no other failure (no request of the mix should fail: the
    churned user's token is not in it); every refusal within the staleness bound; RSS growth
    per worker at most 5 % from minute 2 to the last (the peak of each); p99 of every minute
@@ -30,13 +31,16 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import fill_store
+import machine
 import redis
 import revocation_lag
 import soak_report
-from connections import HttpConnection
+from connections import GrpcConnection, HttpConnection
 from decision_times import DecisionTimes
 from soak_load import Account, Recorder, fixed_rate, max_rate
 from soak_report import Churn, SoakRun
@@ -47,6 +51,7 @@ import servers
 
 ROOT = Path(__file__).resolve().parent.parent
 RSS_EVERY_S = 5.0
+BUSY_EVERY_S = 1.0
 PROBE_KEEPALIVE_S = 2.0  # uvicorn closes a keep-alive connection idle for 5 s
 
 
@@ -90,10 +95,21 @@ async def make_accounts(server: servers.Server, staff: str, count: int) -> list[
     return accounts
 
 
-async def churn(
-    run: SoakRun, setup: revocation_lag.Setup, staff: str, args: argparse.Namespace
-) -> None:
-    """Deactivate and activate the churned user every `--churn-every` s until the run ends."""
+@dataclass
+class Churned:
+    """The churned user, its probes (every worker, `--askers` connections each) and how it is
+    written: all made before the soak's clock starts, since finding each connection's worker
+    runs `ss` and waits for it, which would hold back the load this event loop sends."""
+
+    probes: list[revocation_lag.Probe]
+    opened: list[HttpConnection | GrpcConnection]
+    write: Callable[[bool], Awaitable[None]]
+    decisions: DecisionTimes
+
+
+async def prepare_churn(
+    setup: revocation_lag.Setup, staff: str, args: argparse.Namespace
+) -> Churned:
     first = setup.servers[0]
     admin = await HttpConnection.open(first.http_url)
     credentials = {"email": revocation_lag.PROBED_EMAIL, "password": revocation_lag.PROBED_PASSWORD}
@@ -108,13 +124,19 @@ async def churn(
         more, more_opened = await revocation_lag.open_probes(setup, token)
         probes += more
         opened += more_opened
-    decisions = DecisionTimes(
-        [server.log_path for server in setup.servers], revocation_lag.REQUEST_ID_PREFIX
-    )
     if args.writer == "cli":
         write = revocation_lag.cli_writer(setup.cli_env)
     else:
         write = revocation_lag.api_writer(first.http_url, staff, user_id)
+    decisions = DecisionTimes(
+        [server.log_path for server in setup.servers], revocation_lag.REQUEST_ID_PREFIX
+    )
+    return Churned(probes, opened, write, decisions)
+
+
+async def churn(run: SoakRun, churned: Churned, args: argparse.Namespace) -> None:
+    """Deactivate and activate the churned user every `--churn-every` s until the run ends."""
+    probes = churned.probes
     try:
         next_at = run.started + args.churn_every
         while next_at < run.started + run.seconds - 1:
@@ -124,8 +146,10 @@ async def churn(
                 for probe in probes:
                     if not await probe.accepted(None):
                         run.unexpected.append(f"{probe.name} refused the active user's token")
-            off = await revocation_lag.trial(probes, write, active=False, decisions=decisions)
-            on = await revocation_lag.trial(probes, write, active=True)
+            off = await revocation_lag.trial(
+                probes, churned.write, active=False, decisions=churned.decisions
+            )
+            on = await revocation_lag.trial(probes, churned.write, active=True)
             at = time.perf_counter() - run.started
             backslides = off.backslides + on.backslides
             assert off.decided_ms is not None
@@ -133,7 +157,7 @@ async def churn(
             run.churns.append(churn)
             next_at += args.churn_every
     finally:
-        for connection in opened:
+        for connection in churned.opened:
             await connection.close()
 
 
@@ -144,6 +168,18 @@ async def sample_rss(run: SoakRun, server: servers.Server, until: float) -> None
         run.rss.append((time.perf_counter() - run.started, await asyncio.to_thread(server.rss_mb)))
         await asyncio.sleep(RSS_EVERY_S)
     run.rss.append((time.perf_counter() - run.started, await asyncio.to_thread(server.rss_mb)))
+
+
+async def sample_busy(run: SoakRun, until: float) -> None:
+    """The machine's busy share of every second (generator, servers, PostgreSQL, all)."""
+    before = machine.cpu_ticks()
+    while time.perf_counter() < until:
+        await asyncio.sleep(BUSY_EVERY_S)
+        now = machine.cpu_ticks()
+        spent = now[1] - before[1]
+        if spent:
+            run.busy.append((time.perf_counter() - run.started, (now[0] - before[0]) / spent))
+        before = now
 
 
 async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun) -> None:
@@ -157,14 +193,16 @@ async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun
         f"  {run.max_rps:.0f} req/s; soaking at {run.rate:.0f} req/s for {args.minutes:g} min",
         file=sys.stderr,
     )
+    churned = await prepare_churn(setup, staff, args)
     cpu_before = time.process_time()
     run.started = time.perf_counter()
     recorder = Recorder(run.started)
     run.recorder = recorder
     await asyncio.gather(
         fixed_rate(server, accounts, run.rate, run.seconds, recorder, args.connections),
-        churn(run, setup, staff, args),
+        churn(run, churned, args),
         sample_rss(run, server, run.started + run.seconds),
+        sample_busy(run, run.started + run.seconds),
     )
     run.generator_cpu_s = time.process_time() - cpu_before
     server.check_alive()

@@ -22,6 +22,8 @@ closed loop, while one user is deactivated and activated again every 10 s and ev
 probed for the refusal of that user's token. The block below is rewritten by `--write`."""
 RSS_GROWTH_MAX = 0.05  # per worker, peak of minute 2 to peak of the last minute
 P99_DRIFT_MAX = 1.5  # any minute's p99 / the median minute's p99
+# A second in which both cores were at least this busy: a queue builds at an open loop.
+SATURATED = 0.98
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class SoakRun:
     recorder: Recorder | None = None
     churns: list[Churn] = field(default_factory=list)
     rss: list[tuple[float, dict[int, float]]] = field(default_factory=list)  # (s, pid -> MB)
+    busy: list[tuple[float, float]] = field(default_factory=list)  # (s, machine busy 0..1)
     unexpected: list[str] = field(default_factory=list)
     pids_at_start: list[int] = field(default_factory=list)
     pids_at_end: list[int] = field(default_factory=list)
@@ -65,6 +68,10 @@ class SoakRun:
     def rss_baseline_minute(self) -> int:
         """Minute 2, or minute 1 in a run shorter than 3 minutes (nothing after minute 2)."""
         return 2 if self.args.minutes >= 3 else 1
+
+    def busy_in(self, minute: int) -> list[float]:
+        """The machine's busy share of each second sampled in `minute` (1-based)."""
+        return [b for at, b in self.busy if (minute - 1) * 60 < at <= minute * 60]
 
     def rss_peak(self, minute: int) -> dict[int, float]:
         """pid -> the largest RSS sampled in `minute` (1-based). The peak, not one sample: a
@@ -138,8 +145,9 @@ def minute_table(run: SoakRun) -> list[str]:
     rows = [
         "| minute | requests | req/s | p50 ms | p99 ms | 5xx | other failures "
         "| RSS MB per worker (peak of the minute) | deactivations "
-        "| max refusal lag ms, decided / answered |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+        "| max refusal lag ms, decided / answered | cores busy (mean) "
+        f"| seconds ≥ {SATURATED:.0%} busy |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for n, minute in enumerate(run.minutes):
         lat = minute.latencies_ms
@@ -148,11 +156,15 @@ def minute_table(run: SoakRun) -> list[str]:
         decided = max((c.refusal_decided_ms for c in churns), default=0.0)
         answered = max((c.refusal_ms for c in churns), default=0.0)
         length = min(60.0, run.seconds - n * 60)  # the last minute of --minutes 2.5 is half
+        busy = run.busy_in(n + 1)
+        mean_busy = f"{statistics.mean(busy):.0%}" if busy else "-"
+        saturated = sum(b >= SATURATED for b in busy)
         rows.append(
             f"| {n + 1} | {len(lat):,} | {len(lat) / length:.0f} | {percentile(lat, 50):.1f} "
             f"| {percentile(lat, 99):.1f} | {minute.server_errors} | {minute.other_failures} "
             f"| {', '.join(f'{mb:.0f}' for mb in rss.values())} "
-            f"| {len(churns)} | {decided:.1f} / {answered:.1f} |"
+            f"| {len(churns)} | {decided:.1f} / {answered:.1f} | {mean_busy} "
+            f"| {saturated} of {len(busy)} |"
         )
     return rows
 
