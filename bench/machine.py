@@ -32,6 +32,12 @@ def cpu_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The cores' busy share (0 to 1) between two `cpu_ticks()` readings."""
+    spent = after[1] - before[1]
+    return (after[0] - before[0]) / spent if spent else 0.0
+
+
 def package_versions(packages: Iterable[str]) -> list[str]:
     versions = []
     for package in packages:

@@ -58,17 +58,18 @@ def argon2_lines(run: Run) -> list[str]:
     scaling = [login.allowance / login.extrapolated for login in run.logins]
     return [
         "argon2id verify at AuthGate's parameters (m=19456 KiB, t=2, p=1), measured in the "
-        f"benchmark's process for {ARGON2_SECONDS:g} s before and {ARGON2_SECONDS:g} s after "
-        f"each login run: one thread {min(one):.1f} to {max(one):.1f} verifies/s; one thread "
-        f"per core at once {min(every):.1f} to {max(every):.1f}/s. The allowance is the mean "
-        "of the two all-cores measurements around the run: argon2 runs in a thread pool and "
+        f"benchmark's process for {ARGON2_SECONDS:g} s before, between and after each door's "
+        f"two login runs (AuthGate's, the floor's): one thread {min(one):.1f} to "
+        f"{max(one):.1f} verifies/s; one thread per core at once {min(every):.1f} to "
+        f"{max(every):.1f}/s (means of three). The allowance is the mean of the three "
+        "all-cores measurements: argon2 runs in a thread pool and "
         "releases the GIL, so even one worker can keep every core verifying, and this is what "
         "argon2 alone does with every core. The one-thread rate times nproc is in the last "
         "columns; argon2 alone does not reach it "
         f"({min(scaling):.2f} to {max(scaling):.2f} of it here). The floor's login (the "
         "framework, one argon2id verify in a pool of the process's share of the cores, and "
-        "two tokens; no store) runs right after AuthGate's, between the same two "
-        "measurements: what the framework alone leaves of the allowance.",
+        "two tokens; no store) runs right after AuthGate's, against the same allowance: what "
+        "the framework alone leaves of it.",
     ]
 
 

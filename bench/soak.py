@@ -10,8 +10,8 @@ deactivated and activated again every `--churn-every` seconds.
    VerifyToken and ListUsers, `--askers` connections each per worker, asking in turn), both
    when each refusal arrives and when the worker decided it, by its access line
    (decision_times.py); then the user is activated again.
-   Each worker's RSS is read every 5 s, and how busy the machine's cores were every second
-   (reported by minute: an open loop at a rate the cores cannot keep up with builds a queue).
+   Each worker's RSS is read every 5 s, and every second who used the cores (cpu_sampler.py:
+   an open loop at a rate the cores cannot keep up with builds a queue).
 3. Verdicts (soak_report.py): no 5xx; no other failure (no request of the mix should fail: the
    churned user's token is not in it); every refusal within the staleness bound; RSS growth
    per worker at most 5 % from minute 2 to the last (the peak of each); p99 of every minute
@@ -41,6 +41,7 @@ import redis
 import revocation_lag
 import soak_report
 from connections import GrpcConnection, HttpConnection
+from cpu_sampler import CpuSampler
 from decision_times import DecisionTimes
 from soak_load import Account, Recorder, fixed_rate, max_rate
 from soak_report import Churn, SoakRun
@@ -51,7 +52,6 @@ import servers
 
 ROOT = Path(__file__).resolve().parent.parent
 RSS_EVERY_S = 5.0
-BUSY_EVERY_S = 1.0
 PROBE_KEEPALIVE_S = 2.0  # uvicorn closes a keep-alive connection idle for 5 s
 
 
@@ -170,24 +170,14 @@ async def sample_rss(run: SoakRun, server: servers.Server, until: float) -> None
     run.rss.append((time.perf_counter() - run.started, await asyncio.to_thread(server.rss_mb)))
 
 
-async def sample_busy(run: SoakRun, until: float) -> None:
-    """The machine's busy share of every second (generator, servers, PostgreSQL, all)."""
-    before = machine.cpu_ticks()
-    while time.perf_counter() < until:
-        await asyncio.sleep(BUSY_EVERY_S)
-        now = machine.cpu_ticks()
-        spent = now[1] - before[1]
-        if spent:
-            run.busy.append((time.perf_counter() - run.started, (now[0] - before[0]) / spent))
-        before = now
-
-
 async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun) -> None:
     args = run.args
     staff = login(server).access
     accounts = await make_accounts(server, staff, args.accounts)
     print(f"maximum rate: the mix closed loop for {args.max_seconds:g} s...", file=sys.stderr)
+    ticks = machine.cpu_ticks()
     run.max_rps, run.max_run = await max_rate(server, accounts, args.max_seconds, args.connections)
+    run.max_busy = machine.busy_share(ticks, machine.cpu_ticks())
     run.rate = run.max_rps * args.load_fraction
     print(
         f"  {run.max_rps:.0f} req/s; soaking at {run.rate:.0f} req/s for {args.minutes:g} min",
@@ -198,12 +188,17 @@ async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun
     run.started = time.perf_counter()
     recorder = Recorder(run.started)
     run.recorder = recorder
-    await asyncio.gather(
-        fixed_rate(server, accounts, run.rate, run.seconds, recorder, args.connections),
-        churn(run, churned, args),
-        sample_rss(run, server, run.started + run.seconds),
-        sample_busy(run, run.started + run.seconds),
-    )
+    sampler = CpuSampler(server.pid, run.started)
+    sampler.start()
+    try:
+        await asyncio.gather(
+            fixed_rate(server, accounts, run.rate, run.seconds, recorder, args.connections),
+            churn(run, churned, args),
+            sample_rss(run, server, run.started + run.seconds),
+        )
+    finally:
+        sampler.stop()
+        run.cpu = sampler.samples
     run.generator_cpu_s = time.process_time() - cpu_before
     server.check_alive()
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import doc_blocks
 import machine
+from cpu_sampler import GROUPS, Sample
 from results import percentile, verdict
 from soak_load import MIX, Minute, Recorder
 
@@ -45,16 +46,21 @@ class SoakRun:
     started: float = 0.0
     max_rps: float = 0.0
     max_run: Minute = field(default_factory=Minute)
+    max_busy: float = 0.0  # the cores' busy share during the maximum-rate run
     rate: float = 0.0
     recorder: Recorder | None = None
     churns: list[Churn] = field(default_factory=list)
     rss: list[tuple[float, dict[int, float]]] = field(default_factory=list)  # (s, pid -> MB)
-    busy: list[tuple[float, float]] = field(default_factory=list)  # (s, machine busy 0..1)
+    cpu: list[Sample] = field(default_factory=list)  # who used the cores, every second
     unexpected: list[str] = field(default_factory=list)
     pids_at_start: list[int] = field(default_factory=list)
     pids_at_end: list[int] = field(default_factory=list)
     log_errors: list[str] = field(default_factory=list)
     generator_cpu_s: float = 0.0  # this process's CPU time during the soak (load, probes)
+
+    @property
+    def nproc(self) -> int:
+        return machine.nproc()
 
     @property
     def seconds(self) -> float:
@@ -69,9 +75,9 @@ class SoakRun:
         """Minute 2, or minute 1 in a run shorter than 3 minutes (nothing after minute 2)."""
         return 2 if self.args.minutes >= 3 else 1
 
-    def busy_in(self, minute: int) -> list[float]:
-        """The machine's busy share of each second sampled in `minute` (1-based)."""
-        return [b for at, b in self.busy if (minute - 1) * 60 < at <= minute * 60]
+    def cpu_in(self, minute: int) -> list[Sample]:
+        """The seconds sampled in `minute` (1-based)."""
+        return [s for s in self.cpu if (minute - 1) * 60 < s.at_s <= minute * 60]
 
     def rss_peak(self, minute: int) -> dict[int, float]:
         """pid -> the largest RSS sampled in `minute` (1-based). The peak, not one sample: a
@@ -145,9 +151,9 @@ def minute_table(run: SoakRun) -> list[str]:
     rows = [
         "| minute | requests | req/s | p50 ms | p99 ms | 5xx | other failures "
         "| RSS MB per worker (peak of the minute) | deactivations "
-        "| max refusal lag ms, decided / answered | cores busy (mean) "
-        f"| seconds ≥ {SATURATED:.0%} busy |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+        "| max refusal lag ms, decided / answered "
+        f"| seconds with the cores ≥ {SATURATED:.0%} busy |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     for n, minute in enumerate(run.minutes):
         lat = minute.latencies_ms
@@ -156,15 +162,35 @@ def minute_table(run: SoakRun) -> list[str]:
         decided = max((c.refusal_decided_ms for c in churns), default=0.0)
         answered = max((c.refusal_ms for c in churns), default=0.0)
         length = min(60.0, run.seconds - n * 60)  # the last minute of --minutes 2.5 is half
-        busy = run.busy_in(n + 1)
-        mean_busy = f"{statistics.mean(busy):.0%}" if busy else "-"
-        saturated = sum(b >= SATURATED for b in busy)
+        seconds = run.cpu_in(n + 1)
+        saturated = sum(sum(s.cores.values()) >= SATURATED * run.nproc for s in seconds)
         rows.append(
             f"| {n + 1} | {len(lat):,} | {len(lat) / length:.0f} | {percentile(lat, 50):.1f} "
             f"| {percentile(lat, 99):.1f} | {minute.server_errors} | {minute.other_failures} "
             f"| {', '.join(f'{mb:.0f}' for mb in rss.values())} "
-            f"| {len(churns)} | {decided:.1f} / {answered:.1f} | {mean_busy} "
-            f"| {saturated} of {len(busy)} |"
+            f"| {len(churns)} | {decided:.1f} / {answered:.1f} | {saturated} of {len(seconds)} |"
+        )
+    return rows
+
+
+def cpu_table(run: SoakRun) -> list[str]:
+    """Who used the cores, by minute: the mean and the busiest second."""
+    rows = [
+        "| minute | "
+        + " | ".join(f"{group} cores" for group in GROUPS)
+        + " | all, mean / busiest second |",
+        "| ---: |" + " ---: |" * (len(GROUPS) + 1),
+    ]
+    for n in range(len(run.minutes)):
+        seconds = run.cpu_in(n + 1)
+        if not seconds:
+            continue
+        means = [statistics.mean(s.cores[group] for s in seconds) for group in GROUPS]
+        busiest = max(sum(s.cores.values()) for s in seconds)
+        rows.append(
+            f"| {n + 1} | "
+            + " | ".join(f"{mean:.2f}" for mean in means)
+            + f" | {sum(means):.2f} / {busiest:.2f} of {run.nproc} |"
         )
     return rows
 
@@ -196,6 +222,10 @@ def render(run: SoakRun) -> str:
     back = [c.reacceptance_ms for c in run.churns] or [float("nan")]
     rounds = [c.round_ms for c in run.churns] or [float("nan")]
     mix = run.max_run
+    cores = run.nproc
+    soak_busy = (
+        statistics.mean(sum(s.cores.values()) for s in run.cpu) / cores if run.cpu else float("nan")
+    )
     errors = [e for m in [*run.minutes, mix] for e in m.errors][:5] + run.unexpected[:5]
     lines = [
         BEGIN,
@@ -209,10 +239,13 @@ def render(run: SoakRun) -> str:
         f"- maximum: {run.max_rps:.0f} req/s, the mix closed loop for {a.max_seconds:g} s "
         f"(p50 {percentile(mix.latencies_ms, 50):.1f} ms, p99 "
         f"{percentile(mix.latencies_ms, 99):.1f} ms, {mix.server_errors} 5xx, "
-        f"{mix.other_failures} other failures)",
+        f"{mix.other_failures} other failures); the cores {run.max_busy:.0%} busy, "
+        f"{run.max_busy * cores / run.max_rps * 1000:.2f} ms of CPU a request (every process: "
+        "AuthGate, PostgreSQL, Redis, the generator)",
         f"- soak: {run.rate:.0f} req/s ({a.load_fraction:.0%} of it) for {a.minutes:g} min, "
         "open loop (latency counts from when a request was due); the generator (load, probes, "
-        f"churn) used {run.generator_cpu_s / run.seconds:.0%} of one core",
+        f"churn) used {run.generator_cpu_s / run.seconds:.0%} of one core; the cores "
+        f"{soak_busy:.0%} busy, {soak_busy * cores / run.rate * 1000:.2f} ms of CPU a request",
         f"- churn: deactivate then activate every {a.churn_every:g} s through the "
         f"{'API (REST PATCH)' if a.writer == 'api' else 'CLI'}, probed by {a.askers} "
         "connections per probe and worker, asking in turn; refusal lag to every worker's "
@@ -223,6 +256,10 @@ def render(run: SoakRun) -> str:
         f"max {max(rounds):.1f} ms",
         "",
         *minute_table(run),
+        "",
+        "Who used the cores, by minute (cpu_sampler.py; steal: another tenant of the VM):",
+        "",
+        *cpu_table(run),
         "",
         "Each operation by minute (latency from when the request was due):",
         "",

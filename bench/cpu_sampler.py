@@ -1,0 +1,108 @@
+"""Who used the machine's cores, second by second: AuthGate, PostgreSQL, the benchmark itself,
+everything else, and the hypervisor (steal: another tenant had the core).
+
+The soak runs an open loop on 2 shared cores: when they are all busy, a queue builds and
+every operation's latency jumps together. This tells whose work filled them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+GROUPS = ("AuthGate", "PostgreSQL", "benchmark", "other", "steal")
+
+
+@dataclass(frozen=True)
+class Sample:
+    at_s: float  # seconds since the sampler's zero
+    cores: dict[str, float]  # group -> cores used over the second before (steal included)
+
+
+def _process_ticks() -> dict[int, tuple[str, int, int]]:
+    """pid -> (command name, parent pid, user + system ticks), for every process."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
+    return found
+
+
+def _steal_ticks() -> int:
+    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8])
+
+
+def _descendants(pid: int, processes: dict[int, tuple[str, int, int]]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for child, (_name, parent, _ticks) in processes.items():
+        children.setdefault(parent, []).append(child)
+    found, todo = {pid}, [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+class CpuSampler:
+    """A thread that samples every `every_s` seconds until `stop()`."""
+
+    def __init__(self, authgate_pid: int, zero: float, every_s: float = 1.0) -> None:
+        self.authgate_pid = authgate_pid
+        self.zero = zero  # time.perf_counter() at the soak's start
+        self.every_s = every_s
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        before, steal, at = _process_ticks(), _steal_ticks(), time.perf_counter()
+        while not self._stop.wait(self.every_s):
+            now, now_steal, now_at = _process_ticks(), _steal_ticks(), time.perf_counter()
+            used = dict.fromkeys(GROUPS, 0.0)
+            group_of = self._grouper(now)
+            for pid, (name, _parent, ticks) in now.items():
+                # A process new since the last sample counts from zero.
+                spent = ticks - before[pid][2] if pid in before else ticks
+                used[group_of(pid, name)] += spent * TICK_S
+            used["steal"] = (now_steal - steal) * TICK_S
+            seconds = now_at - at
+            self.samples.append(
+                Sample(now_at - self.zero, {g: s / seconds for g, s in used.items()})
+            )
+            before, steal, at = now, now_steal, now_at
+
+    def _grouper(self, processes: dict[int, tuple[str, int, int]]) -> Callable[[int, str], str]:
+        authgate = _descendants(self.authgate_pid, processes)
+        # This process and what it runs besides AuthGate (ss, a CLI writer).
+        benchmark = _descendants(os.getpid(), processes) - authgate
+
+        def group_of(pid: int, name: str) -> str:
+            if pid in authgate:
+                return "AuthGate"
+            if name == "postgres":
+                return "PostgreSQL"
+            if pid in benchmark:
+                return "benchmark"
+            return "other"
+
+        return group_of
