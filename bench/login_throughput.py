@@ -107,8 +107,8 @@ def timed(
 
 
 def logins(bench: Bench, nproc: int) -> None:
-    """Logins at 32 connections, AuthGate's then the floor's, between two in-process argon2
-    measurements."""
+    """Logins at 32 connections on each door, AuthGate's then the floor's, with argon2 alone
+    measured in this process before, between and after them."""
     floors = {
         door: servers.floor(
             kind,
