@@ -12,7 +12,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+
+import machine
+
+import servers
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 GROUPS = ("AuthGate", "PostgreSQL", "benchmark", "other", "steal")
@@ -24,36 +27,8 @@ class Sample:
     cores: dict[str, float]  # group -> cores used over the second before (steal included)
 
 
-def _process_ticks() -> dict[int, tuple[str, int, int]]:
-    """pid -> (command name, parent pid, user + system ticks), for every process."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        found[int(entry.name)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
-    return found
-
-
-def _steal_ticks() -> int:
-    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8])
-
-
-def _descendants(pid: int, processes: dict[int, tuple[str, int, int]]) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for child, (_name, parent, _ticks) in processes.items():
-        children.setdefault(parent, []).append(child)
-    found, todo = {pid}, [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
+def _reading() -> tuple[dict[int, servers.ProcessStat], int, float]:
+    return servers.process_table(), machine.steal_ticks(), time.perf_counter()
 
 
 class CpuSampler:
@@ -75,15 +50,15 @@ class CpuSampler:
         self._thread.join()
 
     def _run(self) -> None:
-        before, steal, at = _process_ticks(), _steal_ticks(), time.perf_counter()
+        before, steal, at = _reading()
         while not self._stop.wait(self.every_s):
-            now, now_steal, now_at = _process_ticks(), _steal_ticks(), time.perf_counter()
+            now, now_steal, now_at = _reading()
             used = dict.fromkeys(GROUPS, 0.0)
             group_of = self._grouper(now)
-            for pid, (name, _parent, ticks) in now.items():
+            for pid, stat in now.items():
                 # A process new since the last sample counts from zero.
-                spent = ticks - before[pid][2] if pid in before else ticks
-                used[group_of(pid, name)] += spent * TICK_S
+                spent = stat.cpu_ticks - (before[pid].cpu_ticks if pid in before else 0)
+                used[group_of(pid, stat.name)] += spent * TICK_S
             used["steal"] = (now_steal - steal) * TICK_S
             seconds = now_at - at
             self.samples.append(
@@ -91,10 +66,11 @@ class CpuSampler:
             )
             before, steal, at = now, now_steal, now_at
 
-    def _grouper(self, processes: dict[int, tuple[str, int, int]]) -> Callable[[int, str], str]:
-        authgate = _descendants(self.authgate_pid, processes)
+    def _grouper(self, table: dict[int, servers.ProcessStat]) -> Callable[[int, str], str]:
+        authgate = {self.authgate_pid, *servers.descendants(self.authgate_pid, table)}
         # This process and what it runs besides AuthGate (ss, a CLI writer).
-        benchmark = _descendants(os.getpid(), processes) - authgate
+        me = os.getpid()
+        benchmark = {me, *servers.descendants(me, table)} - authgate
 
         def group_of(pid: int, name: str) -> str:
             if pid in authgate:

@@ -24,12 +24,23 @@ def nproc() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def _cpu_line() -> list[int]:
+    """The clock ticks of every CPU since boot, from /proc/stat's first line: user, nice,
+    system, idle, iowait, irq, softirq, steal, ..."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
 def cpu_ticks() -> tuple[int, int]:
-    """(busy, all) clock ticks of every CPU since boot, from /proc/stat: busy is everything
-    but idle and iowait (steal included: another tenant had the core)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    """(busy, all) clock ticks of every CPU since boot: busy is everything but idle and
+    iowait (steal included: another tenant had the core)."""
+    fields = _cpu_line()
     idle = fields[3] + fields[4]
     return sum(fields) - idle, sum(fields)
+
+
+def steal_ticks() -> int:
+    """Clock ticks of every CPU since boot that the hypervisor gave another tenant."""
+    return _cpu_line()[7]
 
 
 def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 BENCH = Path(__file__).resolve().parent
 # Address characters only: with AUTHGATE_LOG_FORMAT=json the line goes on with `"}`.
@@ -169,20 +170,38 @@ def serve_accepts_workers() -> bool:
 # --------------------------------------------------------------------------- /proc
 
 
-def descendants(pid: int) -> list[int]:
-    parents: dict[int, list[int]] = {}
+class ProcessStat(NamedTuple):
+    name: str  # the command name, as in /proc/<pid>/stat
+    parent: int
+    cpu_ticks: int  # user + system, in clock ticks
+
+
+def process_table() -> dict[int, ProcessStat]:
+    """Every process on the machine, from /proc/<pid>/stat."""
+    table = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
         except OSError:
-            continue
-        ppid = int(stat.rpartition(")")[2].split()[1])
-        parents.setdefault(ppid, []).append(int(entry.name))
+            continue  # gone meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        table[int(entry.name)] = ProcessStat(
+            name, int(fields[1]), int(fields[11]) + int(fields[12])
+        )
+    return table
+
+
+def descendants(pid: int, table: dict[int, ProcessStat] | None = None) -> list[int]:
+    """The processes below `pid` (from `table`, or a fresh look at /proc)."""
+    children: dict[int, list[int]] = {}
+    for child, stat in (table if table is not None else process_table()).items():
+        children.setdefault(stat.parent, []).append(child)
     found, todo = [], [pid]
     while todo:
-        for child in parents.get(todo.pop(), []):
+        for child in children.get(todo.pop(), []):
             found.append(child)
             todo.append(child)
     return sorted(found)
