@@ -245,7 +245,8 @@ def render(run: SoakRun) -> str:
         f"- soak: {run.rate:.0f} req/s ({a.load_fraction:.0%} of it) for {a.minutes:g} min, "
         "open loop (latency counts from when a request was due); the generator (load, probes, "
         f"churn) used {run.generator_cpu_s / run.seconds:.0%} of one core; the cores "
-        f"{soak_busy:.0%} busy, {soak_busy * cores / run.rate * 1000:.2f} ms of CPU a request",
+        f"{soak_busy:.0%} busy, {soak_busy * cores / run.rate * 1000:.2f} ms of CPU a request of "
+        "the mix (the probes, the churn and the sampler included)",
         f"- churn: deactivate then activate every {a.churn_every:g} s through the "
         f"{'API (REST PATCH)' if a.writer == 'api' else 'CLI'}, probed by {a.askers} "
         "connections per probe and worker, asking in turn; refusal lag to every worker's "
