@@ -11,7 +11,8 @@ deactivated and activated again every `--churn-every` seconds.
    when each refusal arrives and when the worker decided it, by its access line
    (decision_times.py); then the user is activated again.
    Each worker's RSS is read every 5 s, and every second who used the cores (cpu_sampler.py:
-   an open loop at a rate the cores cannot keep up with builds a queue).
+   an open loop at a rate the cores cannot keep up with builds a queue); and every time this
+   process's own event loop is held over 20 ms, which makes the load it sends late.
 3. Verdicts (soak_report.py): no 5xx; no other failure (no request of the mix should fail: the
    churned user's token is not in it); every refusal within the staleness bound; RSS growth
    per worker at most 5 % from minute 2 to the last (the peak of each); p99 of every minute
@@ -52,6 +53,8 @@ import servers
 
 ROOT = Path(__file__).resolve().parent.parent
 RSS_EVERY_S = 5.0
+LOOP_TICK_S = 0.01
+LOOP_HELD_MS = 20.0
 PROBE_KEEPALIVE_S = 2.0  # uvicorn closes a keep-alive connection idle for 5 s
 
 
@@ -170,6 +173,16 @@ async def sample_rss(run: SoakRun, server: servers.Server, until: float) -> None
     run.rss.append((time.perf_counter() - run.started, await asyncio.to_thread(server.rss_mb)))
 
 
+async def watch_loop(run: SoakRun, until: float) -> None:
+    """Record every time this event loop, which sends the load, was held past a tick by more
+    than LOOP_HELD_MS: requests due meanwhile go out late and read slow."""
+    while (asked := time.perf_counter()) < until:
+        await asyncio.sleep(LOOP_TICK_S)
+        late_ms = (time.perf_counter() - asked - LOOP_TICK_S) * 1000
+        if late_ms > LOOP_HELD_MS:
+            run.loop_held.append((asked - run.started, late_ms))
+
+
 async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun) -> None:
     args = run.args
     staff = login(server).access
@@ -195,6 +208,7 @@ async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun
             fixed_rate(server, accounts, run.rate, run.seconds, recorder, args.connections),
             churn(run, churned, args),
             sample_rss(run, server, run.started + run.seconds),
+            watch_loop(run, run.started + run.seconds),
         )
     finally:
         sampler.stop()

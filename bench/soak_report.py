@@ -52,6 +52,8 @@ class SoakRun:
     churns: list[Churn] = field(default_factory=list)
     rss: list[tuple[float, dict[int, float]]] = field(default_factory=list)  # (s, pid -> MB)
     cpu: list[Sample] = field(default_factory=list)  # who used the cores, every second
+    # (s, ms) each time the benchmark's own event loop was held (soak.watch_loop)
+    loop_held: list[tuple[float, float]] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     pids_at_start: list[int] = field(default_factory=list)
     pids_at_end: list[int] = field(default_factory=list)
@@ -152,8 +154,9 @@ def minute_table(run: SoakRun) -> list[str]:
         "| minute | requests | req/s | p50 ms | p99 ms | 5xx | other failures "
         "| RSS MB per worker (peak of the minute) | deactivations "
         "| max refusal lag ms, decided / answered "
-        f"| seconds with the cores ≥ {SATURATED:.0%} busy |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+        f"| seconds with the cores ≥ {SATURATED:.0%} busy "
+        "| the benchmark's loop held: times, longest ms |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for n, minute in enumerate(run.minutes):
         lat = minute.latencies_ms
@@ -164,11 +167,13 @@ def minute_table(run: SoakRun) -> list[str]:
         length = min(60.0, run.seconds - n * 60)  # the last minute of --minutes 2.5 is half
         seconds = run.cpu_in(n + 1)
         saturated = sum(sum(s.cores.values()) >= SATURATED * run.nproc for s in seconds)
+        held = [ms for at, ms in run.loop_held if n * 60 <= at < (n + 1) * 60]
         rows.append(
             f"| {n + 1} | {len(lat):,} | {len(lat) / length:.0f} | {percentile(lat, 50):.1f} "
             f"| {percentile(lat, 99):.1f} | {minute.server_errors} | {minute.other_failures} "
             f"| {', '.join(f'{mb:.0f}' for mb in rss.values())} "
-            f"| {len(churns)} | {decided:.1f} / {answered:.1f} | {saturated} of {len(seconds)} |"
+            f"| {len(churns)} | {decided:.1f} / {answered:.1f} | {saturated} of {len(seconds)} "
+            f"| {len(held)}, {max(held, default=0.0):.0f} |"
         )
     return rows
 
