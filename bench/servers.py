@@ -103,7 +103,10 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of every process of the server (workers included)."""
-        return sum(cpu_seconds(pid) for pid in [self.pid, *descendants(self.pid)])
+        table = process_table()
+        pids = [self.pid, *descendants(self.pid, table)]
+        ticks = sum(table[pid].cpu_ticks for pid in pids if pid in table)  # a gone one counts 0
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self, timeout: float = 30) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -183,15 +186,17 @@ def process_table() -> dict[int, ProcessStat]:
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            table[int(entry.name)] = _parse_stat((entry / "stat").read_text())
         except OSError:
             continue  # gone meanwhile
-        fields = stat[stat.rindex(")") + 2 :].split()
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        table[int(entry.name)] = ProcessStat(
-            name, int(fields[1]), int(fields[11]) + int(fields[12])
-        )
     return table
+
+
+def _parse_stat(stat: str) -> ProcessStat:
+    """/proc/<pid>/stat: the name sits in parentheses (it may hold spaces); fields follow."""
+    fields = stat[stat.rindex(")") + 2 :].split()
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    return ProcessStat(name, int(fields[1]), int(fields[11]) + int(fields[12]))
 
 
 def descendants(pid: int, table: dict[int, ProcessStat] | None = None) -> list[int]:
@@ -231,12 +236,3 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime from /proc/<pid>/stat, in seconds (0 for a process that is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
