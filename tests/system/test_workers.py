@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -90,6 +91,30 @@ def test_metrics_add_up_across_workers(pool):
             )
             totals.add(float(match.group(1)))
     assert totals == {float(logins)}
+
+
+def test_a_worker_held_off_its_core_shows_in_the_pools_loop_lag(pool):
+    """SIGSTOP takes the core away from a worker as a saturated machine would: its timers
+    run late by the hold, and /metrics (the pool's sum) counts one tick over 0.5 s."""
+
+    def lag_over_half_a_second(metrics: str) -> float:
+        total = re.search(r"^authgate_event_loop_lag_seconds_count (\S+)$", metrics, re.M)
+        under = re.search(
+            r'^authgate_event_loop_lag_seconds_bucket\{le="0.5"\} (\S+)$', metrics, re.M
+        )
+        assert total and under, "the pool reports its event-loop lag"
+        return float(total.group(1)) - float(under.group(1))
+
+    with httpx.Client(base_url=pool.http_url, timeout=10) as client:
+        before = lag_over_half_a_second(client.get("/metrics").text)
+        victim, *_ = worker_pids(pool)
+        os.kill(victim, signal.SIGSTOP)
+        time.sleep(0.8)
+        os.kill(victim, signal.SIGCONT)
+        time.sleep(0.3)  # its late tick runs, and the next one
+        metrics = client.get("/metrics").text
+    assert lag_over_half_a_second(metrics) >= before + 1
+    assert re.search(r'^authgate_gc_pause_seconds_count\{generation="0"\} [1-9]', metrics, re.M)
 
 
 @dataclass

@@ -62,6 +62,19 @@ CHANGE_TAIL_FAILURES = Counter(
     "Times the change log's tail failed to reach the store (it retries).",
 )
 
+# What holds the event loop up (stalls.py).
+LOOP_LAG = Histogram(
+    "authgate_event_loop_lag_seconds",
+    "How late a timer set every 0.1 s ran: how long a ready callback waited for the loop.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+GC_PAUSES = Histogram(
+    "authgate_gc_pause_seconds",
+    "Garbage collections, by the oldest generation collected: how long each stopped the process.",
+    ["generation"],
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

@@ -19,6 +19,7 @@ from authgate.core import passwords
 from authgate.core.operations import AuthCore
 from authgate.grpc.server import start_grpc_door
 from authgate.observability import tracing
+from authgate.observability.stalls import watching_stalls
 from authgate.process.event_loop import loop_kind
 from authgate.process.runtime import open_runtime
 from authgate.process.settings import Settings, split_address
@@ -81,7 +82,7 @@ async def serve_forever(settings: Settings, *, prepare: bool = True) -> None:
 
 
 async def _serve_doors(core: AuthCore, settings: Settings, stop: asyncio.Event) -> None:
-    async with running_doors(core, settings) as doors:
+    async with running_doors(core, settings) as doors, watching_stalls():
         _freeze_startup_objects()
         log.info("rest listening on http://%s", doors.rest_address)
         log.info("grpc listening on %s", doors.grpc_address)
