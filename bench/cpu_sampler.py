@@ -2,7 +2,10 @@
 everything else, and the hypervisor (steal: another tenant had the core).
 
 The soak runs an open loop on 2 shared cores: when they are all busy, a queue builds and
-every operation's latency jumps together. This tells whose work filled them.
+every operation's latency jumps together. This tells whose work filled them, and whether the
+cores themselves ran slower: each second the sampler times a fixed piece of work in CPU time,
+which a core shared with another tenant (its hyperthread sibling) or clocked down takes longer
+to do, while steal shows nothing.
 """
 
 from __future__ import annotations
@@ -19,12 +22,23 @@ import servers
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 GROUPS = ("AuthGate", "PostgreSQL", "benchmark", "other", "steal")
+CANARY_LOOPS = 20_000  # about 1 ms of CPU on the benchmark VM
 
 
 @dataclass(frozen=True)
 class Sample:
     at_s: float  # seconds since the sampler's zero
     cores: dict[str, float]  # group -> cores used over the second before (steal included)
+    canary_ms: float  # CPU time of the fixed piece of work (_canary)
+
+
+def _canary() -> float:
+    """Milliseconds of this thread's CPU time to do the same arithmetic as always."""
+    started = time.thread_time()
+    total = 0
+    for i in range(CANARY_LOOPS):
+        total += i * i % 7
+    return (time.thread_time() - started) * 1000
 
 
 def _reading() -> tuple[dict[int, servers.ProcessStat], int, float]:
@@ -62,7 +76,7 @@ class CpuSampler:
             used["steal"] = (now_steal - steal) * TICK_S
             seconds = now_at - at
             self.samples.append(
-                Sample(now_at - self.zero, {g: s / seconds for g, s in used.items()})
+                Sample(now_at - self.zero, {g: s / seconds for g, s in used.items()}, _canary())
             )
             before, steal, at = now, now_steal, now_at
 

@@ -41,10 +41,11 @@ import machine
 import redis
 import revocation_lag
 import soak_report
+import stall_metrics
 from connections import GrpcConnection, HttpConnection
 from cpu_sampler import CpuSampler
 from decision_times import DecisionTimes
-from soak_load import Account, Recorder, fixed_rate, max_rate
+from soak_load import Account, Recorder, SenderPool, fixed_rate, max_rate
 from soak_report import Churn, SoakRun
 from sqlalchemy.engine import make_url
 from staff import authgate_env, login
@@ -63,7 +64,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--load-fraction", type=float, default=0.8, help="of the maximum rate")
     parser.add_argument("--max-seconds", type=float, default=15, help="the maximum-rate run")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--connections", type=int, default=16, help="of the closed loop that finds the maximum"
+    )
+    parser.add_argument(
+        "--most-connections",
+        type=int,
+        default=1000,
+        help="open at once by the soak's open loop, which opens one whenever every other waits",
+    )
     parser.add_argument("--accounts", type=int, default=20, help="users of the mix")
     parser.add_argument("--churn-every", type=float, default=10, help="seconds")
     parser.add_argument("--writer", choices=("api", "cli"), default="api")
@@ -173,6 +182,18 @@ async def sample_rss(run: SoakRun, server: servers.Server, until: float) -> None
     run.rss.append((time.perf_counter() - run.started, await asyncio.to_thread(server.rss_mb)))
 
 
+async def read_stalls(run: SoakRun, server: servers.Server, until: float) -> None:
+    """The workers' stall metrics at the start and at the end of every minute."""
+    minute = 0
+    while True:
+        at = time.perf_counter() - run.started
+        run.stalls.append(await asyncio.to_thread(stall_metrics.read, server.http_url, at))
+        minute += 1
+        if run.started + minute * 60 > until + 1:
+            return
+        await asyncio.sleep(max(0.0, run.started + minute * 60 - time.perf_counter()))
+
+
 async def watch_loop(run: SoakRun, until: float) -> None:
     """Record every time this event loop, which sends the load, was held past a tick by more
     than LOOP_HELD_MS: requests due meanwhile go out late and read slow."""
@@ -200,15 +221,17 @@ async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun
     cpu_before = time.process_time()
     run.started = time.perf_counter()
     recorder = Recorder(run.started)
+    pool = run.senders = SenderPool(server.http_url, args.most_connections)
     run.recorder = recorder
     sampler = CpuSampler(server.pid, run.started)
     sampler.start()
     try:
         await asyncio.gather(
-            fixed_rate(server, accounts, run.rate, run.seconds, recorder, args.connections),
+            fixed_rate(server, accounts, run.rate, run.seconds, recorder, pool),
             churn(run, churned, args),
             sample_rss(run, server, run.started + run.seconds),
             watch_loop(run, run.started + run.seconds),
+            read_stalls(run, server, run.started + run.seconds),
         )
     finally:
         sampler.stop()

@@ -10,10 +10,11 @@ per cent of one core at the rates 2 cores allow. `max_rate` is the same mix, clo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from connections import HttpConnection
@@ -131,28 +132,61 @@ def _chooser(rng: random.Random) -> Callable[[], Operation]:
     return lambda: rng.choices(MIX, weights)[0]
 
 
+class SenderPool:
+    """Keep-alive connections for an open loop: an idle one if there is one, else a new one.
+
+    Independent clients do not wait for each other's answers. With a fixed set of connections
+    shared by the whole mix, requests due while every connection waits (say, on logins queued
+    for argon2) wait in the generator: a queue of its own making that every operation then
+    reads, even one the server would answer at once. So a request due while all are busy gets
+    a connection of its own, up to `most` open at once (beyond that it waits for one)."""
+
+    def __init__(self, base_url: str, most: int) -> None:
+        self.base_url = base_url
+        self.idle: list[Sender] = []
+        self.opened = 0
+        self.peak_busy = 0
+        self._free = asyncio.Semaphore(most)
+
+    @contextlib.asynccontextmanager
+    async def sender(self) -> AsyncIterator[Sender]:
+        async with self._free:
+            if self.idle:
+                sender = self.idle.pop()
+            else:
+                sender = Sender(self.base_url)
+                self.opened += 1
+            self.peak_busy = max(self.peak_busy, self.opened - len(self.idle))
+            try:
+                yield sender
+            finally:
+                self.idle.append(sender)
+
+    async def close(self) -> None:
+        for sender in self.idle:
+            await sender.close()
+
+
 async def fixed_rate(
     server: servers.Server,
     accounts: list[Account],
     rate: float,
     seconds: float,
     recorder: Recorder,
-    connections: int,
+    pool: SenderPool,
     seed: int = 1,
 ) -> None:
-    """Send the mix at `rate` requests/s for `seconds`, on up to `connections` at once."""
+    """Send the mix at `rate` requests/s for `seconds`, each request on a connection of the
+    pool's when it is due."""
     rng = random.Random(seed)  # noqa: S311 - a load mix, not a secret
     pick = _chooser(rng)
-    queue: asyncio.Queue[tuple[float, Operation] | None] = asyncio.Queue()
+    in_flight: set[asyncio.Task[None]] = set()
 
-    async def work(sender: Sender) -> None:
-        while (item := await queue.get()) is not None:
-            due, operation = item
+    async def send(due: float, operation: Operation) -> None:
+        async with pool.sender() as sender:
             status, detail = await sender.send(operation, rng.choice(accounts))
-            recorder.record(due, operation.name, status, detail)
-        await sender.close()
+        recorder.record(due, operation.name, status, detail)
 
-    workers = [asyncio.create_task(work(Sender(server.http_url))) for _ in range(connections)]
     total, sent = int(rate * seconds), 0
     while sent < total:
         delay = recorder.started + sent / rate - time.perf_counter()
@@ -160,11 +194,12 @@ async def fixed_rate(
             await asyncio.sleep(delay)
         now = time.perf_counter()
         while sent < total and recorder.started + sent / rate <= now:
-            queue.put_nowait((recorder.started + sent / rate, pick()))
+            task = asyncio.create_task(send(recorder.started + sent / rate, pick()))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
             sent += 1
-    for _ in workers:
-        queue.put_nowait(None)
-    await asyncio.gather(*workers)
+    await asyncio.gather(*in_flight)
+    await pool.close()
 
 
 async def max_rate(

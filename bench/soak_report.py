@@ -9,9 +9,10 @@ from pathlib import Path
 
 import doc_blocks
 import machine
+import stall_metrics
 from cpu_sampler import GROUPS, Sample
 from results import percentile, verdict
-from soak_load import MIX, Minute, Recorder
+from soak_load import MIX, Minute, Recorder, SenderPool
 
 BEGIN, END = doc_blocks.markers("soak.py")
 SECTION = "## Soak"
@@ -54,6 +55,8 @@ class SoakRun:
     cpu: list[Sample] = field(default_factory=list)  # who used the cores, every second
     # (s, ms) each time the benchmark's own event loop was held (soak.watch_loop)
     loop_held: list[tuple[float, float]] = field(default_factory=list)
+    stalls: list[stall_metrics.Reading] = field(default_factory=list)  # each minute's ends
+    senders: SenderPool | None = None  # the open loop's connections
     unexpected: list[str] = field(default_factory=list)
     pids_at_start: list[int] = field(default_factory=list)
     pids_at_end: list[int] = field(default_factory=list)
@@ -183,8 +186,8 @@ def cpu_table(run: SoakRun) -> list[str]:
     rows = [
         "| minute | "
         + " | ".join(f"{group} cores" for group in GROUPS)
-        + " | all, mean / busiest second |",
-        "| ---: |" + " ---: |" * (len(GROUPS) + 1),
+        + " | all, mean / busiest second | fixed work, ms of CPU: median / slowest second |",
+        "| ---: |" + " ---: |" * (len(GROUPS) + 2),
     ]
     for n in range(len(run.minutes)):
         seconds = run.cpu_in(n + 1)
@@ -192,10 +195,12 @@ def cpu_table(run: SoakRun) -> list[str]:
             continue
         means = [statistics.mean(s.cores[group] for s in seconds) for group in GROUPS]
         busiest = max(sum(s.cores.values()) for s in seconds)
+        canary = [s.canary_ms for s in seconds]
         rows.append(
             f"| {n + 1} | "
             + " | ".join(f"{mean:.2f}" for mean in means)
-            + f" | {sum(means):.2f} / {busiest:.2f} of {run.nproc} |"
+            + f" | {sum(means):.2f} / {busiest:.2f} of {run.nproc} | "
+            + f"{statistics.median(canary):.2f} / {max(canary):.2f} |"
         )
     return rows
 
@@ -239,16 +244,21 @@ def render(run: SoakRun) -> str:
         "",
         *machine.report_lines(f"nproc {machine.nproc()}", ("grpcio", "uvicorn", "psycopg")),
         "- setup: `authgate serve --workers 2`, a throwaway PostgreSQL database, "
-        f"Redis throttling; {a.accounts} users in the mix, {a.connections} keep-alive "
-        "connections at most; the load generator shares the 2 cores",
-        f"- maximum: {run.max_rps:.0f} req/s, the mix closed loop for {a.max_seconds:g} s "
+        f"Redis throttling; {a.accounts} users in the mix; the load generator shares the 2 "
+        "cores",
+        f"- maximum: {run.max_rps:.0f} req/s, the mix closed loop on {a.connections} "
+        f"keep-alive connections for {a.max_seconds:g} s "
         f"(p50 {percentile(mix.latencies_ms, 50):.1f} ms, p99 "
         f"{percentile(mix.latencies_ms, 99):.1f} ms, {mix.server_errors} 5xx, "
         f"{mix.other_failures} other failures); the cores {run.max_busy:.0%} busy, "
         f"{run.max_busy * cores / run.max_rps * 1000:.2f} ms of CPU a request (every process: "
         "AuthGate, PostgreSQL, Redis, the generator)",
         f"- soak: {run.rate:.0f} req/s ({a.load_fraction:.0%} of it) for {a.minutes:g} min, "
-        "open loop (latency counts from when a request was due); the generator (load, probes, "
+        "open loop (latency counts from when a request was due), each request sent when due on "
+        "an idle keep-alive connection or a new one: "
+        f"{run.senders.opened if run.senders else 0} opened, at most "
+        f"{run.senders.peak_busy if run.senders else 0} busy at once (limit "
+        f"{a.most_connections}); the generator (load, probes, "
         f"churn) used {run.generator_cpu_s / run.seconds:.0%} of one core; the cores "
         f"{soak_busy:.0%} busy, {soak_busy * cores / run.rate * 1000:.2f} ms of CPU a request of "
         "the mix (the probes, the churn and the sampler included)",
@@ -263,13 +273,20 @@ def render(run: SoakRun) -> str:
         "",
         *minute_table(run),
         "",
-        "Who used the cores, by minute (cpu_sampler.py; steal: another tenant of the VM):",
+        "Who used the cores, by minute (cpu_sampler.py; steal: another tenant of the VM; "
+        "fixed work: the same arithmetic timed in CPU time each second, longer when the cores "
+        "run slower):",
         "",
         *cpu_table(run),
         "",
         "Each operation by minute (latency from when the request was due):",
         "",
         *operation_table(run),
+        "",
+        "What held the workers' event loops, by minute (their own /metrics, both workers "
+        "summed: a tick is due every 0.1 s):",
+        "",
+        *stall_metrics.minute_rows(run.stalls),
         "",
         "| target | this run | verdict |",
         "| --- | --- | --- |",
