@@ -19,6 +19,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -108,6 +109,7 @@ class HttpConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str):
         self.reader, self.writer, self.host = reader, writer, host
         self.local_port = int(writer.get_extra_info("sockname")[1])
+        self.answered_at = time.perf_counter()  # the last answer's arrival, or the opening
 
     @classmethod
     async def open(cls, base_url: str) -> HttpConnection:
@@ -135,7 +137,14 @@ class HttpConnection:
             payload = json.dumps(body).encode()
             head += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
         self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
-        status_and_headers = await self.reader.readuntil(b"\r\n\r\n")
+        try:
+            status_and_headers = await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as error:
+            idle = time.perf_counter() - self.answered_at
+            raise ConnectionError(
+                f"{method} {path}: the server closed the connection, {idle:.1f} s after its "
+                "last answer"
+            ) from error
         lines = status_and_headers.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         length = next(
@@ -143,7 +152,9 @@ class HttpConnection:
             for line in lines
             if line.lower().startswith("content-length:")
         )
-        return status, await self.reader.readexactly(length)
+        answer = await self.reader.readexactly(length)
+        self.answered_at = time.perf_counter()
+        return status, answer
 
     async def close(self) -> None:
         self.writer.close()

@@ -134,6 +134,10 @@ async def prepare_churn(
     probes, opened = [], []
     for _ in range(args.askers):
         more, more_opened = await revocation_lag.open_probes(setup, token)
+        # Opening a round waits for `ss`, seconds on busy cores: the rounds before it ask once
+        # more, or uvicorn closes them as idle for 5 s before the first trial.
+        for probe in probes:
+            await probe.accepted(None)
         probes += more
         opened += more_opened
     if args.writer == "cli":
@@ -257,7 +261,13 @@ def main(argv: list[str] | None = None) -> int:
                 run.pids_at_start = server.serving_pids()
                 cli_env = {**os.environ, **env, "AUTHGATE_DATA_DIR": str(tmp / "data")}
                 setup = revocation_lag.Setup("PostgreSQL + Redis, --workers 2", [server], cli_env)
-                asyncio.run(soak(server, setup, run))
+                try:
+                    asyncio.run(soak(server, setup, run))
+                except BaseException:
+                    kept = Path(tempfile.gettempdir()) / f"authgate-soak-{os.getpid()}.log"
+                    kept.write_text(server.log)
+                    print(f"the soak failed; the server's log is kept at {kept}", file=sys.stderr)
+                    raise
                 run.pids_at_end = server.serving_pids()
                 run.log_errors = [
                     line
