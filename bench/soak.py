@@ -41,7 +41,7 @@ import machine
 import redis
 import revocation_lag
 import soak_report
-import stall_metrics
+import worker_metrics
 from connections import GrpcConnection, HttpConnection
 from cpu_sampler import CpuSampler
 from decision_times import DecisionTimes
@@ -191,7 +191,7 @@ async def read_stalls(run: SoakRun, server: servers.Server, until: float) -> Non
     minute = 0
     while True:
         at = time.perf_counter() - run.started
-        run.stalls.append(await asyncio.to_thread(stall_metrics.read, server.http_url, at))
+        run.stalls.append(await asyncio.to_thread(worker_metrics.read, server.http_url, at))
         minute += 1
         if run.started + minute * 60 > until + 1:
             return

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import doc_blocks
 import machine
-import stall_metrics
+import worker_metrics
 from cpu_sampler import GROUPS, Sample
 from results import percentile, verdict
 from soak_load import MIX, Minute, Recorder, SenderPool
@@ -55,7 +55,7 @@ class SoakRun:
     cpu: list[Sample] = field(default_factory=list)  # who used the cores, every second
     # (s, ms) each time the benchmark's own event loop was held (soak.watch_loop)
     loop_held: list[tuple[float, float]] = field(default_factory=list)
-    stalls: list[stall_metrics.Reading] = field(default_factory=list)  # each minute's ends
+    stalls: list[worker_metrics.Reading] = field(default_factory=list)  # each minute's ends
     senders: SenderPool | None = None  # the open loop's connections
     unexpected: list[str] = field(default_factory=list)
     pids_at_start: list[int] = field(default_factory=list)
@@ -283,10 +283,11 @@ def render(run: SoakRun) -> str:
         "",
         *operation_table(run),
         "",
-        "What held the workers' event loops, by minute (their own /metrics, both workers "
-        "summed: a tick is due every 0.1 s):",
+        "The workers' own account, by minute (their /metrics, both workers summed): what held "
+        "their event loops (a tick is due every 0.1 s), and how long after its write each "
+        "worker applied each change-log row (the logins' rows and the churn's):",
         "",
-        *stall_metrics.minute_rows(run.stalls),
+        *worker_metrics.minute_rows(run.stalls),
         "",
         "| target | this run | verdict |",
         "| --- | --- | --- |",

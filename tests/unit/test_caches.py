@@ -3,9 +3,10 @@ token cache may never accept (a token past its `exp`, a token whose key has left
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from authgate.core.cache import BoundedCache
 from authgate.core.change_follower import FORGET_ALL_AFTER, ChangeFollower
@@ -107,6 +108,30 @@ def test_a_read_with_nothing_new_after_a_long_gap_goes_to_the_loop_to_forget_eve
     clock.now += FORGET_ALL_AFTER + 1
     assert not follower.heard_nothing_new(0, clock())
     assert not follower.is_current()
+
+
+def test_each_applied_row_is_timed_from_its_write():
+    """/metrics says how stale the caches were: each row from its time to its application."""
+    lag = "authgate_change_log_apply_lag_seconds"
+
+    def over(le: str) -> float:
+        count = REGISTRY.get_sample_value(f"{lag}_count") or 0.0
+        return count - (REGISTRY.get_sample_value(f"{lag}_bucket", {"le": le}) or 0.0)
+
+    follower = current_follower(Clock())
+    fresh, late_before = over("0.05"), over("0.25")
+    written = datetime.now(UTC)
+    follower.caught_up(
+        [
+            Change(1, "U1", ChangeKind.USER_DEACTIVATED, None, written),
+            Change(2, "U2", ChangeKind.USER_DEACTIVATED, None, written - timedelta(seconds=0.3)),
+            Change(2, "U2", ChangeKind.USER_DEACTIVATED, None, written - timedelta(seconds=9)),
+        ],
+        follower.clock(),
+        complete=True,
+    )
+    assert over("0.25") - late_before == 1, "the row written 0.3 s ago; the repeat is not applied"
+    assert over("0.05") - fresh == 1, "the row written just now is not late"
 
 
 async def test_a_users_row_in_the_log_drops_the_cached_user_and_their_live_refresh_tokens():

@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from authgate.observability.metrics import CHANGES_APPLIED
+from authgate.observability.metrics import CHANGE_APPLY_LAG, CHANGES_APPLIED
 from authgate.store.change_log import Change
 
 # A tail behind for this long may have missed rows that were pruned meanwhile: the caches
@@ -68,12 +68,15 @@ class ChangeFollower:
         """Apply rows read by a catch-up that began at `read_at` (this follower's clock);
         `complete`: the read returned every row there was."""
         applied = self.applied_seq
+        now = time.time()
         for change in changes:
             if change.seq <= self.applied_seq:
                 continue  # a row a faster catch-up already applied
             self.applied_seq = change.seq
             self._forget_subject(change.subject)
             CHANGES_APPLIED.inc()
+            # Wall clocks: the writer may be another process or host (a skew reads as 0).
+            CHANGE_APPLY_LAG.observe(max(0.0, now - change.at.timestamp()))
         if self.applied_seq != applied:
             for listener in list(self._applied_listeners):
                 listener(self.applied_seq)

@@ -57,6 +57,12 @@ CACHE_BYPASSES = Counter(
 CHANGES_APPLIED = Counter(
     "authgate_change_log_rows_applied_total", "Change-log rows this process has applied."
 )
+CHANGE_APPLY_LAG = Histogram(
+    "authgate_change_log_apply_lag_seconds",
+    "From a change-log row's time (its writer's clock, before the commit) to this process "
+    "applying it: how long its caches could answer for that subject as before.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 10.0),
+)
 CHANGE_TAIL_FAILURES = Counter(
     "authgate_change_log_tail_failures_total",
     "Times the change log's tail failed to reach the store (it retries).",
