@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from authgate.core.cache import BoundedCache
-from authgate.core.change_follower import FORGET_ALL_AFTER, ChangeFollower
+from authgate.core.change_follower import FORGET_ALL_AFTER, RECENT_FORGETS, ChangeFollower
 from authgate.core.errors import AuthError
 from authgate.core.key_ring import KeyRing
 from authgate.core.keys import KeySet
@@ -77,6 +77,55 @@ def test_a_read_that_raced_a_change_is_not_kept():
     follower.caught_up([change(1, "someone else")], clock(), complete=True)
     assert not follower.may_fill(ticket)
     assert follower.may_fill(follower.ticket())
+
+
+def test_a_subjects_read_is_kept_when_only_other_subjects_changed_meanwhile():
+    clock = Clock(1000.0)
+    follower = current_follower(clock)
+    ticket = follower.ticket()
+    follower.caught_up([change(1, "U2")], clock(), complete=True)  # U2 logged in, say
+    assert follower.may_fill(ticket, "U1")
+    assert not follower.may_fill(ticket, "U2")
+    assert not follower.may_fill(ticket), "a read of many subjects (a page) may hold U2"
+
+
+def test_a_read_that_began_before_everything_was_forgotten_is_not_kept():
+    clock = Clock(1000.0)
+    follower = current_follower(clock)
+    ticket = follower.ticket()
+    clock.now += FORGET_ALL_AFTER + 1
+    follower.caught_up([], clock(), complete=True)  # behind for long: every cache emptied
+    assert not follower.may_fill(ticket, "U1")
+    assert follower.may_fill(follower.ticket(), "U1")
+
+
+def test_once_the_record_of_forgets_starts_again_older_reads_are_not_kept():
+    clock = Clock(1000.0)
+    follower = current_follower(clock)
+    ticket = follower.ticket()
+    others = [change(n, f"other-{n}") for n in range(1, RECENT_FORGETS + 2)]
+    follower.caught_up(others, clock(), complete=True)
+    assert not follower.may_fill(ticket, "U1"), "U1's forget may be among those let go"
+    assert follower.may_fill(follower.ticket(), "U1")
+
+
+async def test_a_refused_users_state_is_cached_while_others_log_in():
+    """A deactivated user's token is refused from the cache, not a store read each time,
+    though logins of other users append rows during the read."""
+    clock = Clock(1000.0)
+    follower = current_follower(clock)
+    states = SubjectStates(follower, size=10)
+    reads = []
+
+    async def load() -> User:
+        reads.append(1)
+        follower.caught_up([change(len(reads), f"login-{len(reads)}")], clock(), complete=True)
+        return user("U1", active=False)
+
+    for _ in range(3):
+        found = await states.user("U1", load)
+        assert found is not None and not found.is_active
+    assert len(reads) == 1
 
 
 def test_nothing_is_kept_while_the_tail_is_behind():

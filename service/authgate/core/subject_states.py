@@ -2,8 +2,8 @@
 said, kept true by the change log.
 
 A lookup asks the cache while the change log's tail is current (core/change_follower.py), and
-the store otherwise. What the store answers is kept only if nothing was forgotten while it was
-read, so a read that raced a write can never be kept past the write's row.
+the store otherwise. What the store answers is kept only if its subject was not forgotten while
+it was read, so a read that raced a write can never be kept past the write's row.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class SubjectStates:
 
     def remember_live_refresh(self, jti: str, user: User, ticket: int | None) -> None:
         """The registry read with `ticket` said `jti` is live and held by `user`."""
-        if not self.follower.may_fill(ticket):
+        # A revocation of `jti` appends a row of its user, as every change to the user does.
+        if not self.follower.may_fill(ticket, user.id):
             return
         self.users.put(user.id, user)
         evicted = self.live_refresh.put(jti, user.id)
@@ -89,7 +90,7 @@ class SubjectStates:
             return found
         ticket = self.follower.epoch
         loaded = await load()
-        if loaded is not None and self.follower.may_fill(ticket):
+        if loaded is not None and self.follower.may_fill(ticket, key):
             cache.put(key, loaded)
         return loaded
 
