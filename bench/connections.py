@@ -139,7 +139,7 @@ class HttpConnection:
         self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
         try:
             status_and_headers = await self.reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as error:
+        except (asyncio.IncompleteReadError, ConnectionResetError) as error:
             idle = time.perf_counter() - self.answered_at
             raise ConnectionError(
                 f"{method} {path}: the server closed the connection, {idle:.1f} s after its "

@@ -117,10 +117,6 @@ async def open_probes(
         pids = server.serving_pids()
         http_port = int(server.http_url.rpartition(":")[2])
         grpc_port = int(server.grpc_target.rpartition(":")[2])
-        rest = await cover(partial(HttpConnection.open, server.http_url), http_port, pids)
-        for pid, (connection,) in rest.items():
-            probes.append(rest_probe(connection, pid, token))
-            opened.append(connection)
         for method in ("VerifyToken", "ListUsers"):
             channels = await cover(
                 partial(GrpcConnection.open, server.grpc_target), grpc_port, pids
@@ -128,6 +124,12 @@ async def open_probes(
             for pid, (channel,) in channels.items():
                 probes.append(grpc_probe(channel, pid, token, method))
                 opened.append(channel)
+        # REST last: uvicorn closes a keep-alive connection idle for 5 s, and finding the gRPC
+        # connections' workers takes seconds on busy cores.
+        rest = await cover(partial(HttpConnection.open, server.http_url), http_port, pids)
+        for pid, (connection,) in rest.items():
+            probes.append(rest_probe(connection, pid, token))
+            opened.append(connection)
     return probes, opened
 
 

@@ -85,6 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--write", action="store_true", help="put the Soak section in --output")
+    parser.add_argument("--keep-log", type=Path, help="copy the server's log there at the end")
     return parser.parse_args(argv)
 
 
@@ -134,12 +135,11 @@ async def prepare_churn(
     probes, opened = [], []
     for _ in range(args.askers):
         more, more_opened = await revocation_lag.open_probes(setup, token)
-        # Opening a round waits for `ss`, seconds on busy cores: the rounds before it ask once
-        # more, or uvicorn closes them as idle for 5 s before the first trial.
-        for probe in probes:
-            await probe.accepted(None)
         probes += more
         opened += more_opened
+        # Opening a round waits for `ss`, seconds on busy cores: every probe asks once more
+        # after each, or uvicorn closes it as idle for 5 s before the first trial.
+        await asyncio.gather(*(probe.accepted(None) for probe in probes))
     if args.writer == "cli":
         write = revocation_lag.cli_writer(setup.cli_env)
     else:
@@ -157,10 +157,13 @@ async def churn(run: SoakRun, churned: Churned, args: argparse.Namespace) -> Non
         next_at = run.started + args.churn_every
         while next_at < run.started + run.seconds - 1:
             while time.perf_counter() < next_at:
-                # Also holds the REST probe's connection open, and checks it still accepts.
+                # Also holds the REST probes' connections open, and checks they still accept.
+                # All at once: one after the other, a slow answer under load left the last
+                # idle past uvicorn's 5 s keep-alive.
                 await asyncio.sleep(min(PROBE_KEEPALIVE_S, next_at - time.perf_counter()))
-                for probe in probes:
-                    if not await probe.accepted(None):
+                answers = await asyncio.gather(*(probe.accepted(None) for probe in probes))
+                for probe, accepted in zip(probes, answers, strict=True):
+                    if not accepted:
                         run.unexpected.append(f"{probe.name} refused the active user's token")
             off = await revocation_lag.trial(
                 probes, churned.write, active=False, decisions=churned.decisions
@@ -269,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"the soak failed; the server's log is kept at {kept}", file=sys.stderr)
                     raise
                 run.pids_at_end = server.serving_pids()
+                if args.keep_log:
+                    args.keep_log.write_text(server.log)
                 run.log_errors = [
                     line
                     for line in server.log.splitlines()

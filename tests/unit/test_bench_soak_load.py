@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from soak_load import SenderPool  # bench/ is not a package: on sys.path above
+from soak_load import IDLE_EXPIRY_S, Sender, SenderPool  # bench/ is not a package: on sys.path
 
 
 async def test_a_busy_pool_opens_another_connection_and_reuses_idle_ones() -> None:
@@ -35,3 +36,25 @@ async def test_beyond_the_limit_a_request_waits_for_a_connection() -> None:
     await asyncio.gather(use("a", 0.05), use("b", 0))
     assert order == ["a in", "a out", "b in", "b out"]
     assert pool.opened == 1
+
+
+class _Reader:
+    def at_eof(self) -> bool:
+        return False
+
+
+class _Connection:
+    """What `Sender` reads of an open connection: its reader and its last answer's time."""
+
+    def __init__(self, idle_s: float) -> None:
+        self.reader = _Reader()
+        self.answered_at = time.perf_counter() - idle_s
+
+
+def test_a_connection_idle_near_the_servers_keep_alive_is_not_reused() -> None:
+    sender = Sender("http://127.0.0.1:1")
+    assert sender._expired(), "no connection yet"
+    sender.connection = _Connection(idle_s=0.5)  # type: ignore[assignment]
+    assert not sender._expired()
+    sender.connection = _Connection(idle_s=IDLE_EXPIRY_S + 0.1)  # type: ignore[assignment]
+    assert sender._expired(), "uvicorn closes it at 5 s: a request sent then is lost"
