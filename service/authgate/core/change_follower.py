@@ -64,7 +64,9 @@ class ChangeFollower:
         may not be in it): `subject`'s rows, or any row for a read of many subjects.
 
         Judged by subject, a user's read is kept while other users log in: each login appends
-        a row, 25 a second in the soak, and under load one read in two overlapped one."""
+        a row (25 a second in the soak), and judged by any row, a deactivated user's reads kept
+        losing that race: every refusal read the store again (p50 43 ms in the worker, against
+        1.3 ms for an acceptance answered from the cache)."""
         if ticket is None or not self.is_current():
             return False
         if subject is None:
