@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 
 from prometheus_client import REGISTRY
 
+from authgate.observability.metrics import GC_PAUSES
 from authgate.observability.stalls import watching_stalls
 
 
@@ -61,3 +63,19 @@ async def test_nothing_is_left_running_after_the_block() -> None:
     lag = count("authgate_event_loop_lag_seconds")
     await asyncio.sleep(0.05)
     assert count("authgate_event_loop_lag_seconds") == lag, "no tick after the block"
+
+
+async def test_a_collection_while_the_metrics_lock_is_held_does_not_wait_for_it() -> None:
+    """A collection can start inside prometheus-client's own locked section; a callback that
+    observed a metric there would wait on the lock forever (a worker froze so in CI)."""
+    pauses = "authgate_gc_pause_seconds"
+    before = count(pauses, generation="2")
+    held = GC_PAUSES.labels(generation="2")._sum._lock  # the lock an observation takes
+    async with watching_stalls(tick=0.01):
+        with held:
+            collecting = threading.Thread(target=gc.collect)
+            collecting.start()
+            collecting.join(timeout=5)
+            assert not collecting.is_alive(), "the collection waited for the metrics' lock"
+        await asyncio.sleep(0.05)  # the loop's timer records what the collection noted
+        assert count(pauses, generation="2") == before + 1

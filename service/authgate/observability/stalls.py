@@ -9,6 +9,7 @@ Both cost next to nothing: ten timer wake-ups a second, and two clock reads a co
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import time
@@ -20,28 +21,43 @@ from authgate.observability.metrics import GC_PAUSES, LOOP_LAG
 TICK_SECONDS = 0.1
 
 
-async def _time_the_loop(tick: float) -> None:
-    loop = asyncio.get_running_loop()
-    while True:
-        due = loop.time() + tick
-        await asyncio.sleep(tick)
-        LOOP_LAG.observe(max(0.0, loop.time() - due))
-
-
 class _CollectorTimer:
-    """A `gc.callbacks` entry: times each collection from its start to its stop."""
+    """A `gc.callbacks` entry: times each collection from its start to its stop.
+
+    It only notes the pause. A collection can start inside any allocation, including one
+    made while prometheus-client holds its lock (one lock for every metric in multiprocess
+    mode, and not re-entrant): observing a metric from here would wait for that lock forever
+    (a worker froze so in a CI run). The loop's timer records the notes instead.
+    """
 
     def __init__(self) -> None:
         self._started = 0.0
-        # One child per generation, looked up once: the callback runs hundreds of times a
-        # second under load (generation 0 collects every 700 net allocations).
-        self._histograms = [GC_PAUSES.labels(generation=str(g)) for g in range(3)]
+        # (generation, seconds); deque.append takes no lock. Bounded: a loop that cannot
+        # record them has bigger trouble than a lost figure.
+        self.pauses: collections.deque[tuple[int, float]] = collections.deque(maxlen=10_000)
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self._histograms[info["generation"]].observe(time.perf_counter() - self._started)
+            self.pauses.append((info["generation"], time.perf_counter() - self._started))
+
+
+async def _time_the_loop(tick: float, collector: _CollectorTimer) -> None:
+    loop = asyncio.get_running_loop()
+    # One child per generation, looked up once.
+    pauses = [GC_PAUSES.labels(generation=str(g)) for g in range(3)]
+    while True:
+        due = loop.time() + tick
+        await asyncio.sleep(tick)
+        LOOP_LAG.observe(max(0.0, loop.time() - due))
+        _record(collector, pauses)
+
+
+def _record(collector: _CollectorTimer, pauses: list[Any]) -> None:
+    while collector.pauses:
+        generation, seconds = collector.pauses.popleft()
+        pauses[generation].observe(seconds)
 
 
 @contextlib.asynccontextmanager
@@ -49,7 +65,7 @@ async def watching_stalls(tick: float = TICK_SECONDS) -> AsyncIterator[None]:
     """Record the loop's lag and every collection's pause while the block runs."""
     timer = _CollectorTimer()
     gc.callbacks.append(timer)
-    ticking = asyncio.create_task(_time_the_loop(tick))
+    ticking = asyncio.create_task(_time_the_loop(tick, timer))
     try:
         yield
     finally:
@@ -57,3 +73,4 @@ async def watching_stalls(tick: float = TICK_SECONDS) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await ticking
         gc.callbacks.remove(timer)
+        _record(timer, [GC_PAUSES.labels(generation=str(g)) for g in range(3)])
