@@ -189,12 +189,13 @@ async def sample_rss(run: SoakRun, server: servers.Server, until: float) -> None
     run.rss.append((time.perf_counter() - run.started, await asyncio.to_thread(server.rss_mb)))
 
 
-async def read_stalls(run: SoakRun, server: servers.Server, until: float) -> None:
-    """The workers' stall metrics at the start and at the end of every minute."""
+async def read_worker_metrics(run: SoakRun, server: servers.Server, until: float) -> None:
+    """The workers' own metrics at the start and at the end of every minute."""
     minute = 0
     while True:
         at = time.perf_counter() - run.started
-        run.stalls.append(await asyncio.to_thread(worker_metrics.read, server.http_url, at))
+        reading = await asyncio.to_thread(worker_metrics.read, server.http_url, at)
+        run.worker_readings.append(reading)
         minute += 1
         if run.started + minute * 60 > until + 1:
             return
@@ -238,7 +239,7 @@ async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun
             churn(run, churned, args),
             sample_rss(run, server, run.started + run.seconds),
             watch_loop(run, run.started + run.seconds),
-            read_stalls(run, server, run.started + run.seconds),
+            read_worker_metrics(run, server, run.started + run.seconds),
         )
     finally:
         sampler.stop()

@@ -55,7 +55,8 @@ class SoakRun:
     cpu: list[Sample] = field(default_factory=list)  # who used the cores, every second
     # (s, ms) each time the benchmark's own event loop was held (soak.watch_loop)
     loop_held: list[tuple[float, float]] = field(default_factory=list)
-    stalls: list[worker_metrics.Reading] = field(default_factory=list)  # each minute's ends
+    # The workers' /metrics at the start and at the end of each minute.
+    worker_readings: list[worker_metrics.Reading] = field(default_factory=list)
     senders: SenderPool | None = None  # the open loop's connections
     unexpected: list[str] = field(default_factory=list)
     pids_at_start: list[int] = field(default_factory=list)
@@ -287,7 +288,7 @@ def render(run: SoakRun) -> str:
         "their event loops (a tick is due every 0.1 s), and how long after its write each "
         "worker applied each change-log row (the logins' rows and the churn's):",
         "",
-        *worker_metrics.minute_rows(run.stalls),
+        *worker_metrics.minute_rows(run.worker_readings),
         "",
         "| target | this run | verdict |",
         "| --- | --- | --- |",
