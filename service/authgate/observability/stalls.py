@@ -34,30 +34,29 @@ class _CollectorTimer:
         self._started = 0.0
         # (generation, seconds); deque.append takes no lock. Bounded: a loop that cannot
         # record them has bigger trouble than a lost figure.
-        self.pauses: collections.deque[tuple[int, float]] = collections.deque(maxlen=10_000)
+        self._noted: collections.deque[tuple[int, float]] = collections.deque(maxlen=10_000)
+        self._histograms = [GC_PAUSES.labels(generation=str(g)) for g in range(3)]
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self.pauses.append((info["generation"], time.perf_counter() - self._started))
+            self._noted.append((info["generation"], time.perf_counter() - self._started))
+
+    def record(self) -> None:
+        """Observe the noted pauses; from the event loop, never from a collection."""
+        while self._noted:
+            generation, seconds = self._noted.popleft()
+            self._histograms[generation].observe(seconds)
 
 
 async def _time_the_loop(tick: float, collector: _CollectorTimer) -> None:
     loop = asyncio.get_running_loop()
-    # One child per generation, looked up once.
-    pauses = [GC_PAUSES.labels(generation=str(g)) for g in range(3)]
     while True:
         due = loop.time() + tick
         await asyncio.sleep(tick)
         LOOP_LAG.observe(max(0.0, loop.time() - due))
-        _record(collector, pauses)
-
-
-def _record(collector: _CollectorTimer, pauses: list[Any]) -> None:
-    while collector.pauses:
-        generation, seconds = collector.pauses.popleft()
-        pauses[generation].observe(seconds)
+        collector.record()
 
 
 @contextlib.asynccontextmanager
@@ -73,4 +72,4 @@ async def watching_stalls(tick: float = TICK_SECONDS) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await ticking
         gc.callbacks.remove(timer)
-        _record(timer, [GC_PAUSES.labels(generation=str(g)) for g in range(3)])
+        timer.record()
