@@ -235,7 +235,7 @@ async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun
     sampler.start()
     try:
         await asyncio.gather(
-            fixed_rate(server, accounts, run.rate, run.seconds, recorder, pool),
+            fixed_rate(accounts, run.rate, run.seconds, recorder, pool),
             churn(run, churned, args),
             sample_rss(run, server, run.started + run.seconds),
             watch_loop(run, run.started + run.seconds),

@@ -104,7 +104,7 @@ class Recorder:
 
 
 # uvicorn closes a keep-alive connection idle for 5 s. A request sent on one just as it does
-# fails (the soak at 14:33 lost 10 that way, all 5.0 to 5.2 s after the last answer), so a
+# fails (the soak at 14:43 lost 10 that way, all 5.0 to 5.2 s after the last answer), so a
 # connection idle this long is replaced first, as HTTP clients' pools expire theirs.
 IDLE_EXPIRY_S = 4.0
 
@@ -183,7 +183,6 @@ class SenderPool:
 
 
 async def fixed_rate(
-    server: servers.Server,
     accounts: list[Account],
     rate: float,
     seconds: float,
