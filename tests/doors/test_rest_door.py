@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import pytest_asyncio
+
+from authgate.rest import problems
 
 from accounts import ADMIN_EMAIL, ADMIN_PASSWORD
 
@@ -191,3 +194,23 @@ async def test_chunked_body_within_the_limit_is_accepted(http):
 async def test_nul_in_email_is_400(http):
     response = await http.post("/api/v1/token/", json={"email": "a\u0000@b.c", "password": "x"})
     assert set(assert_problem(response, 400, "invalid_request")["errors"]) == {"email"}
+
+
+async def test_error_answers_are_rendered_on_the_event_loop(http, monkeypatch):
+    """Connexion runs a plain error handler in a thread pool: under load each error answer
+    then waited for a thread and the GIL (a refused token took 16 ms in a busy worker, against
+    under 1 ms accepted). Ours are rendered on the loop's own thread."""
+    rendered_on: list[int] = []
+    render = problems.problem
+
+    def recording(*args, **kwargs):
+        rendered_on.append(threading.get_ident())
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(problems, "problem", recording)
+    refused = await http.get("/api/v1/users/", headers={"Authorization": "Bearer not-a-token"})
+    assert_problem(refused, 401, "token_not_valid")  # an AuthError from the core
+    assert_problem(await http.put("/api/v1/token/"), 405, "method_not_allowed")  # Starlette's
+    invalid = await http.post("/api/v1/token/", json={"email": 1})
+    assert_problem(invalid, 400, "invalid_request")  # Connexion's validation
+    assert rendered_on == [threading.get_ident()] * 3

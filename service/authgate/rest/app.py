@@ -26,7 +26,12 @@ from authgate.core.errors import AuthError
 from authgate.core.operations import AuthCore
 from authgate.rest.handler_calls import DecoratedOnceApi
 from authgate.rest.observability import RestObservability
-from authgate.rest.problems import auth_error_problem, http_error_problem, unexpected_error_problem
+from authgate.rest.problems import (
+    auth_error_problem,
+    http_error_problem,
+    on_the_loop,
+    unexpected_error_problem,
+)
 from authgate.rest.routes import OperationNames
 from authgate.rest.security_handlers import SECURITY_MAP
 from authgate.rest.validation import (
@@ -259,8 +264,8 @@ def create_rest_app(
     oauth_paths = oauth_form_paths(spec)
     auth_errors = functools.partial(auth_error_problem, oauth_paths=oauth_paths)
     http_errors = functools.partial(http_error_problem, oauth_paths=oauth_paths, routes=routes)
-    app.add_error_handler(AuthError, auth_errors)
-    app.add_error_handler(ProblemException, http_errors)
-    app.add_error_handler(HTTPException, http_errors)
-    app.add_error_handler(Exception, unexpected_error_problem)
+    app.add_error_handler(AuthError, on_the_loop(auth_errors))
+    app.add_error_handler(ProblemException, on_the_loop(http_errors))
+    app.add_error_handler(HTTPException, on_the_loop(http_errors))
+    app.add_error_handler(Exception, on_the_loop(unexpected_error_problem))
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -38,6 +39,22 @@ _HTTP_CODES = {
 }
 
 REALM = 'Bearer realm="authgate"'
+
+ErrorHandler = Callable[[ConnexionRequest, Exception], ConnexionResponse]
+
+
+def on_the_loop(
+    handler: ErrorHandler,
+) -> Callable[[ConnexionRequest, Exception], Awaitable[ConnexionResponse]]:
+    """`handler` as a coroutine function, which Connexion awaits on the event loop. A plain
+    function it runs in a thread pool (`run_in_threadpool`): on a busy worker every error
+    answer then waited for a thread and the GIL, and a refused token cost far more than an
+    accepted one (see `docs/benchmarks.md`)."""
+
+    async def answer_on_the_loop(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+        return handler(request, error)
+
+    return answer_on_the_loop
 
 
 def problem(
