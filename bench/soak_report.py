@@ -286,7 +286,8 @@ def render(run: SoakRun) -> str:
         "",
         "The workers' own account, by minute (their /metrics, both workers summed): what held "
         "their event loops (a tick is due every 0.1 s), and how long after its write each "
-        "worker applied each change-log row (the logins' rows and the churn's):",
+        "worker applied each change-log row (the logins' rows and the churn's), and how many "
+        "cache lookups went to the store because a tail was behind its staleness bound:",
         "",
         *worker_metrics.minute_rows(run.worker_readings),
         "",

@@ -4,8 +4,9 @@ behind the change log their caches were.
 `authgate_event_loop_lag_seconds` (how late each worker's 0.1 s timer ran),
 `authgate_gc_pause_seconds` (each garbage collection) and
 `authgate_change_log_apply_lag_seconds` (each change-log row, from its write to a worker
-applying it) are summed over the workers by the multiprocess collector. Read once a minute,
-the difference between two readings is that minute's.
+applying it) and `authgate_cache_bypasses_total` (lookups sent to the store because the tail
+was behind its staleness bound, every cache) are summed over the workers by the multiprocess
+collector. Read once a minute, the difference between two readings is that minute's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 LAG = "authgate_event_loop_lag_seconds"
 GC = "authgate_gc_pause_seconds"
 APPLY = "authgate_change_log_apply_lag_seconds"
+BYPASSES = "authgate_cache_bypasses"  # a counter family's name, without `_total`
 LATE = ("0.05", "0.25", "1.0")  # ticks late by more than these, in seconds (bucket bounds)
 LONG_GC = "0.01"  # collections longer than this, in seconds (a bucket bound)
 APPLIED_LATE = ("0.05", "0.1")  # rows applied later than these, in seconds (bucket bounds)
@@ -36,6 +38,7 @@ class Reading:
     gc_long: float = 0.0  # collections over LONG_GC
     applied: float = 0.0  # change-log rows applied, by every worker
     applied_late: dict[str, float] = field(default_factory=dict)  # bound -> rows applied later
+    bypasses: float = 0.0  # cache lookups sent to the store, every cache
 
 
 def read(http_url: str, at_s: float) -> Reading:
@@ -46,8 +49,10 @@ def parse(text: str, at_s: float) -> Reading:
     """The figures of one Prometheus text exposition."""
     buckets: dict[str, dict[str, float]] = {LAG: {}, GC: {}, APPLY: {}}
     counts = dict.fromkeys(buckets, 0.0)
-    gc_seconds = 0.0
+    gc_seconds = bypasses = 0.0
     for family in text_string_to_metric_families(text):
+        if family.name == BYPASSES:
+            bypasses += sum(s.value for s in family.samples if s.name.endswith("_total"))
         if family.name not in buckets:
             continue
         for sample in family.samples:
@@ -67,6 +72,7 @@ def parse(text: str, at_s: float) -> Reading:
         gc_long=counts[GC] - buckets[GC].get(LONG_GC, 0.0),
         applied=counts[APPLY],
         applied_late={b: counts[APPLY] - buckets[APPLY].get(b, 0.0) for b in APPLIED_LATE},
+        bypasses=bypasses,
     )
 
 
@@ -82,8 +88,8 @@ def minute_rows(readings: list[Reading]) -> list[str]:
         + " ms | collections | collecting ms | "
         f"collections > {_ms(LONG_GC)} ms | change-log rows applied | applied later than "
         + " / ".join(_ms(b) for b in APPLIED_LATE)
-        + " ms |",
-        "| ---: |" + " ---: |" * 7,
+        + " ms | cache lookups bypassed |",
+        "| ---: |" + " ---: |" * 8,
     ]
     for n, (before, after) in enumerate(itertools.pairwise(readings)):
         late = [after.ticks_late[b] - before.ticks_late[b] for b in LATE]
@@ -95,6 +101,6 @@ def minute_rows(readings: list[Reading]) -> list[str]:
             f"{(after.gc_seconds - before.gc_seconds) * 1000:.0f} | "
             f"{after.gc_long - before.gc_long:.0f} | {after.applied - before.applied:.0f} | "
             + " / ".join(f"{rows_:.0f}" for rows_ in applied_late)
-            + " |"
+            + f" | {after.bypasses - before.bypasses:.0f} |"
         )
     return rows

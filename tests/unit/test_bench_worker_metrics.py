@@ -22,6 +22,8 @@ def test_a_minute_row_is_the_difference_of_two_readings() -> None:
         metrics.GC_PAUSES.labels(generation=generation).observe(pause)
     for applied in (0.003, 0.06, 0.12):
         metrics.CHANGE_APPLY_LAG.observe(applied)
+    for cache in ("users", "verified_tokens", "users"):
+        metrics.CACHE_BYPASSES.labels(cache).inc()
     after = worker_metrics.parse(metrics.exposition().decode(), at_s=60.0)
 
     assert after.ticks - before.ticks == 6
@@ -34,6 +36,8 @@ def test_a_minute_row_is_the_difference_of_two_readings() -> None:
     assert after.applied_late["0.05"] - before.applied_late["0.05"] == 2
     assert after.applied_late["0.1"] - before.applied_late["0.1"] == 1
 
+    assert after.bypasses - before.bypasses == 3
+
     header, rule, row = worker_metrics.minute_rows([before, after])
     assert header.count("|") == rule.count("|") == row.count("|")
-    assert row == "| 1 | 6 | 4 / 3 / 1 | 4 | 324 | 2 | 3 | 2 / 1 |"
+    assert row == "| 1 | 6 | 4 / 3 / 1 | 4 | 324 | 2 | 3 | 2 / 1 | 3 |"
