@@ -63,6 +63,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--load-fraction", type=float, default=0.8, help="of the maximum rate")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="requests/s to soak at, instead of --load-fraction of the maximum (A/B runs: each"
+        " arm at the same offered load); the maximum is still measured and reported",
+    )
     parser.add_argument("--max-seconds", type=float, default=15, help="the maximum-rate run")
     parser.add_argument(
         "--connections", type=int, default=16, help="of the closed loop that finds the maximum"
@@ -220,7 +226,7 @@ async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun
     ticks = machine.cpu_ticks()
     run.max_rps, run.max_run = await max_rate(server, accounts, args.max_seconds, args.connections)
     run.max_busy = machine.busy_share(ticks, machine.cpu_ticks())
-    run.rate = run.max_rps * args.load_fraction
+    run.rate = args.rate or run.max_rps * args.load_fraction
     print(
         f"  {run.max_rps:.0f} req/s; soaking at {run.rate:.0f} req/s for {args.minutes:g} min",
         file=sys.stderr,

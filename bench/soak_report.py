@@ -254,7 +254,7 @@ def render(run: SoakRun) -> str:
         f"{mix.other_failures} other failures); the cores {run.max_busy:.0%} busy, "
         f"{run.max_busy * cores / run.max_rps * 1000:.2f} ms of CPU a request (every process: "
         "AuthGate, PostgreSQL, Redis, the generator)",
-        f"- soak: {run.rate:.0f} req/s ({a.load_fraction:.0%} of it) for {a.minutes:g} min, "
+        f"- soak: {run.rate:.0f} req/s ({run.rate / run.max_rps:.0%} of it) for {a.minutes:g} min, "
         "open loop (latency counts from when a request was due), each request sent when due on "
         "an idle keep-alive connection or a new one: "
         f"{run.senders.opened if run.senders else 0} opened, at most "
