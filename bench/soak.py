@@ -162,15 +162,7 @@ async def churn(run: SoakRun, churned: Churned, args: argparse.Namespace) -> Non
     try:
         next_at = run.started + args.churn_every
         while next_at < run.started + run.seconds - 1:
-            while time.perf_counter() < next_at:
-                # Also holds the REST probes' connections open, and checks they still accept.
-                # All at once: one after the other, a slow answer under load left the last
-                # idle past uvicorn's 5 s keep-alive.
-                await asyncio.sleep(min(PROBE_KEEPALIVE_S, next_at - time.perf_counter()))
-                answers = await asyncio.gather(*(probe.accepted(None) for probe in probes))
-                for probe, accepted in zip(probes, answers, strict=True):
-                    if not accepted:
-                        run.unexpected.append(f"{probe.name} refused the active user's token")
+            await asyncio.gather(*(keep_asking(run, probe, next_at) for probe in probes))
             off = await revocation_lag.trial(
                 probes, churned.write, active=False, decisions=churned.decisions
             )
@@ -184,6 +176,18 @@ async def churn(run: SoakRun, churned: Churned, args: argparse.Namespace) -> Non
     finally:
         for connection in churned.opened:
             await connection.close()
+
+
+async def keep_asking(run: SoakRun, probe: revocation_lag.Probe, until: float) -> None:
+    """Ask every PROBE_KEEPALIVE_S from `probe`'s own last answer until `until`: this holds
+    the REST probes' connections open, and checks the active user is accepted. Each probe on
+    its own clock: when they asked together, one slow answer under load held the others
+    back, and a probe could idle past uvicorn's 5 s keep-alive (2 s plus the slowest answer;
+    a soak died so at 18:13 on 2026-12-07, 5.5 s after the probe's last answer)."""
+    while (left := until - time.perf_counter()) > 0:
+        await asyncio.sleep(min(PROBE_KEEPALIVE_S, left))
+        if not await probe.accepted(None):
+            run.unexpected.append(f"{probe.name} refused the active user's token")
 
 
 async def sample_rss(run: SoakRun, server: servers.Server, until: float) -> None:
