@@ -86,9 +86,11 @@ def test_calls_spread_over_three_lifetimes_all_succeed_on_refreshed_tokens(start
 
 @pytest.mark.parametrize("kind", CLIENTS)
 def test_fifty_calls_as_the_token_falls_due_make_one_refresh(start_server, kind):
-    server = start_server(access_token_lifetime="2")
-    # 1.2 s after the first call its 2 s token is due: the fifty find it so together.
-    statuses = call_users(kind, server.http_url, admin_auth(server), [(0.0, 1), (1.2, 50)])
+    server = start_server(access_token_lifetime="4")
+    # 2.2 s after the first call its 4 s token is due (renewed at half its lifetime): the
+    # fifty find it so together, and the new token is due 2 s later. With a 2 s token it was
+    # due 1 s later, and on CI's loaded machine the fifty took longer: a second refresh.
+    statuses = call_users(kind, server.http_url, admin_auth(server), [(0.0, 1), (2.2, 50)])
     assert statuses == [200] * 51
     wait_until_served(server, "list_users", 51)
     assert served(server, "refresh_token") == 1
