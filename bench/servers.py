@@ -186,13 +186,13 @@ def process_table() -> dict[int, ProcessStat]:
         if not entry.name.isdigit():
             continue
         try:
-            table[int(entry.name)] = _parse_stat((entry / "stat").read_text())
+            table[int(entry.name)] = parse_stat((entry / "stat").read_text())
         except OSError:
             continue  # gone meanwhile
     return table
 
 
-def _parse_stat(stat: str) -> ProcessStat:
+def parse_stat(stat: str) -> ProcessStat:
     """/proc/<pid>/stat: the name sits in parentheses (it may hold spaces); fields follow."""
     fields = stat[stat.rindex(")") + 2 :].split()
     name = stat[stat.index("(") + 1 : stat.rindex(")")]

@@ -241,7 +241,7 @@ async def soak(server: servers.Server, setup: revocation_lag.Setup, run: SoakRun
     recorder = Recorder(run.started)
     pool = run.senders = SenderPool(server.http_url, args.most_connections)
     run.recorder = recorder
-    sampler = CpuSampler(server.pid, run.started)
+    sampler = CpuSampler(server.pid, run.started, server.serving_pids())
     sampler.start()
     try:
         await asyncio.gather(

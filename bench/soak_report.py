@@ -182,13 +182,19 @@ def minute_table(run: SoakRun) -> list[str]:
     return rows
 
 
+# A loop thread using this much of a core in a second has (nearly) no idle time left: the
+# requests of its connections queue, whatever the other worker has spare.
+LOOP_FULL = 0.9
+
+
 def cpu_table(run: SoakRun) -> list[str]:
     """Who used the cores, by minute: the mean and the busiest second."""
     rows = [
         "| minute | "
         + " | ".join(f"{group} cores" for group in GROUPS)
-        + " | all, mean / busiest second | fixed work, ms of CPU: median / slowest second |",
-        "| ---: |" + " ---: |" * (len(GROUPS) + 2),
+        + " | all, mean / busiest second | fixed work, ms of CPU: median / slowest second "
+        + f"| each worker's event loop, cores | seconds a loop ≥ {LOOP_FULL:g} core |",
+        "| ---: |" + " ---: |" * (len(GROUPS) + 4),
     ]
     for n in range(len(run.minutes)):
         seconds = run.cpu_in(n + 1)
@@ -197,13 +203,21 @@ def cpu_table(run: SoakRun) -> list[str]:
         means = [statistics.mean(s.cores[group] for s in seconds) for group in GROUPS]
         busiest = max(sum(s.cores.values()) for s in seconds)
         canary = [s.canary_ms for s in seconds]
+        full = sum(max(s.loops, default=0.0) >= LOOP_FULL for s in seconds)
         rows.append(
             f"| {n + 1} | "
             + " | ".join(f"{mean:.2f}" for mean in means)
             + f" | {sum(means):.2f} / {busiest:.2f} of {run.nproc} | "
-            + f"{statistics.median(canary):.2f} / {max(canary):.2f} |"
+            + f"{statistics.median(canary):.2f} / {max(canary):.2f} | "
+            + f"{loop_means(seconds)} | {full} |"
         )
     return rows
+
+
+def loop_means(seconds: list[Sample]) -> str:
+    """Each worker's event-loop thread, mean cores over `seconds`."""
+    columns = zip(*(s.loops for s in seconds), strict=True)
+    return ", ".join(f"{statistics.mean(column):.2f}" for column in columns) or "-"
 
 
 def operation_table(run: SoakRun) -> list[str]:
