@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
 
 import pytest
 from argon2 import PasswordHasher, Type
@@ -138,3 +141,16 @@ async def test_workers_on_one_machine_share_its_cores_for_hashing() -> None:
     finally:
         passwords.share_cores(1)
     assert passwords._POOL.threads == cores
+
+
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own priority is Linux's")
+async def test_hashing_threads_yield_the_cores_to_the_event_loop() -> None:
+    loops = _niceness()
+    pool = passwords._HashingPool(threads=2)
+    niceness = await asyncio.gather(*(pool.run(_niceness) for _ in range(4)))
+    assert set(niceness) == {min(19, loops + passwords.HASHING_NICENESS)}
+    assert _niceness() == loops  # the event loop's thread keeps its priority
