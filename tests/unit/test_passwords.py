@@ -149,8 +149,8 @@ def _niceness() -> int:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a thread's own priority is Linux's")
 async def test_hashing_threads_yield_the_cores_to_the_event_loop() -> None:
-    loops = _niceness()
+    loop_niceness = _niceness()
     pool = passwords._HashingPool(threads=2)
     niceness = await asyncio.gather(*(pool.run(_niceness) for _ in range(4)))
-    assert set(niceness) == {min(19, loops + passwords.HASHING_NICENESS)}
-    assert _niceness() == loops  # the event loop's thread keeps its priority
+    assert set(niceness) == {min(19, loop_niceness + passwords.HASHING_NICENESS)}
+    assert _niceness() == loop_niceness  # the event loop's thread keeps its priority

@@ -49,7 +49,7 @@ def usable_cores() -> int:
 # another tenant of the machine) a login waits for them, not every token check and not a
 # revocation. With two busy processes taking cores from a soak at 500 requests/s, three runs
 # each: the mix's p50 in that minute 4.8, 6.5, 2.8 ms against 8.9, 8.7, 10.2 at the same
-# priority, and logins alone just as fast (81.4 against 80.8 a second at 2 workers).
+# priority; logins alone just as fast (77.9 a second either way, eight runs at 1 worker).
 HASHING_NICENESS = 10
 
 
