@@ -2,8 +2,8 @@
 
 uvloop runs the same asyncio code on libuv, with less CPU per request than asyncio's
 selector loop (the figures, measured on this project's 2-core machine, are in
-docs/benchmarks.md). grpc.aio serves on either loop. AUTHGATE_EVENT_LOOP=asyncio keeps the
-standard library's loop, to rule uvloop out when something misbehaves.
+docs/benchmarks-history.md). grpc.aio serves on either loop. AUTHGATE_EVENT_LOOP=asyncio
+keeps the standard library's loop, to rule uvloop out when something misbehaves.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ log = logging.getLogger("authgate")
 # The event loop shares it with the store's threads and the change log's tail, and on a busy
 # worker each of them waited that long at each step. Side by side in eight 2-minute soaks at
 # 300 requests/s, 1 ms cut the median refusal lag from 33.5 to 21.5 ms, at the same CPU a
-# request (docs/benchmarks.md, Soak).
+# request (docs/benchmarks-history.md, Soak).
 GIL_SWITCH_INTERVAL = 0.001
 
 
