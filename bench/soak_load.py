@@ -126,10 +126,11 @@ class Sender:
 
     async def send(self, operation: Operation, account: Account) -> tuple[str, str]:
         try:
-            if self._expired():
+            connection = self.connection
+            if connection is None or self._expired():
                 await self.close()
-                self.connection = await HttpConnection.open(self.base_url)
-            status, body = await asyncio.wait_for(operation.send(self.connection, account), 30)
+                connection = self.connection = await HttpConnection.open(self.base_url)
+            status, body = await asyncio.wait_for(operation.send(connection, account), 30)
         except (OSError, asyncio.IncompleteReadError, TimeoutError) as error:
             if self.connection is not None:
                 await self.connection.close()
