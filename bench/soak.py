@@ -46,7 +46,7 @@ from connections import GrpcConnection, HttpConnection
 from cpu_sampler import CpuSampler
 from decision_times import DecisionTimes
 from soak_load import Account, Recorder, SenderPool, fixed_rate, max_rate
-from soak_report import Churn, SoakRun
+from soak_run import Churn, SoakRun
 from sqlalchemy.engine import make_url
 from staff import authgate_env, login
 

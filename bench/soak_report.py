@@ -1,18 +1,16 @@
-"""What a soak run measured (soak.py), its verdicts, and its section of docs/benchmarks.md."""
+"""A soak run's verdicts (soak.py), and its section of docs/benchmarks.md."""
 
 from __future__ import annotations
 
-import argparse
 import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import doc_blocks
 import machine
 import worker_metrics
-from cpu_sampler import GROUPS, Sample
 from results import percentile, verdict
-from soak_load import MIX, Minute, Recorder, SenderPool
+from soak_run import SoakRun
+from soak_tables import cpu_table, minute_table, operation_table
 
 BEGIN, END = doc_blocks.markers("soak.py")
 SECTION = "## Soak"
@@ -24,84 +22,6 @@ closed loop, while one user is deactivated and activated again every 10 s and ev
 probed for the refusal of that user's token. The block below is rewritten by `--write`."""
 RSS_GROWTH_MAX = 0.05  # per worker, peak of minute 2 to peak of the last minute
 P99_DRIFT_MAX = 1.5  # any minute's p99 / the median minute's p99
-# A second in which both cores were at least this busy: a queue builds at an open loop.
-SATURATED = 0.98
-
-
-@dataclass(frozen=True)
-class Churn:
-    at_s: float
-    refusal_ms: float  # from the deactivation's return to every worker's refusal arriving
-    # The same to every worker deciding a refusal: by its access line or the answer's arrival,
-    # whichever came first (decision_times.py), what the bound is about.
-    refusal_decided_ms: float
-    reacceptance_ms: float
-    backslides: int
-    round_ms: float  # every probe answering once, at once, just before: no lag reads below it
-
-
-@dataclass
-class SoakRun:
-    args: argparse.Namespace
-    command: str
-    started: float = 0.0
-    max_rps: float = 0.0
-    max_run: Minute = field(default_factory=Minute)
-    max_busy: float = 0.0  # the cores' busy share during the maximum-rate run
-    rate: float = 0.0
-    recorder: Recorder | None = None
-    churns: list[Churn] = field(default_factory=list)
-    rss: list[tuple[float, dict[int, float]]] = field(default_factory=list)  # (s, pid -> MB)
-    cpu: list[Sample] = field(default_factory=list)  # who used the cores, every second
-    # (s, ms) each time the benchmark's own event loop was held (soak.watch_loop)
-    loop_held: list[tuple[float, float]] = field(default_factory=list)
-    # The workers' /metrics at the start and at the end of each minute.
-    worker_readings: list[worker_metrics.Reading] = field(default_factory=list)
-    senders: SenderPool | None = None  # the open loop's connections
-    unexpected: list[str] = field(default_factory=list)
-    pids_at_start: list[int] = field(default_factory=list)
-    pids_at_end: list[int] = field(default_factory=list)
-    log_errors: list[str] = field(default_factory=list)
-    generator_cpu_s: float = 0.0  # this process's CPU time during the soak (load, probes)
-
-    @property
-    def nproc(self) -> int:
-        return machine.nproc()
-
-    @property
-    def seconds(self) -> float:
-        return float(self.args.minutes) * 60
-
-    @property
-    def minutes(self) -> list[Minute]:
-        return self.recorder.minutes if self.recorder else []
-
-    @property
-    def rss_baseline_minute(self) -> int:
-        """Minute 2, or minute 1 in a run shorter than 3 minutes (nothing after minute 2)."""
-        return 2 if self.args.minutes >= 3 else 1
-
-    def cpu_in(self, minute: int) -> list[Sample]:
-        """The seconds sampled in `minute` (1-based)."""
-        return [s for s in self.cpu if (minute - 1) * 60 < s.at_s <= minute * 60]
-
-    def rss_peak(self, minute: int) -> dict[int, float]:
-        """pid -> the largest RSS sampled in `minute` (1-based). The peak, not one sample: a
-        worker hands argon2's 19 MiB work area back a second after hashing pauses, so single
-        samples swing by about 20 MB with the logins of the mix."""
-        peaks: dict[int, float] = {}
-        last = minute * 60 >= self.seconds  # its window takes the reading made at the end too
-        for t, sizes in self.rss:
-            if (minute - 1) * 60 <= t < minute * 60 or (last and t >= self.seconds):
-                for pid, mb in sizes.items():
-                    peaks[pid] = max(mb, peaks.get(pid, 0.0))
-        return peaks
-
-    def rss_growth(self) -> dict[int, tuple[float, float]]:
-        """pid -> (peak MB in the baseline minute, peak MB in the last minute)."""
-        base = self.rss_peak(self.rss_baseline_minute)
-        end = self.rss_peak(len(self.minutes))
-        return {pid: (base[pid], end[pid]) for pid in base if pid in end}
 
 
 def _p99s(run: SoakRun) -> list[float]:
@@ -180,89 +100,6 @@ def checks(run: SoakRun) -> list[tuple[str, str, bool]]:
 
 def passes(run: SoakRun) -> bool:
     return all(met for _, _, met in checks(run))
-
-
-def minute_table(run: SoakRun) -> list[str]:
-    rows = [
-        "| minute | requests | req/s | p50 ms | p99 ms | 5xx | other failures "
-        "| RSS MB per worker (peak of the minute) | deactivations "
-        "| max refusal lag ms, decided / answered "
-        f"| seconds with the cores ≥ {SATURATED:.0%} busy "
-        "| the benchmark's loop held: times, longest ms |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
-    ]
-    for n, minute in enumerate(run.minutes):
-        lat = minute.latencies_ms
-        rss = run.rss_peak(n + 1)
-        churns = [c for c in run.churns if n * 60 <= c.at_s < (n + 1) * 60]
-        decided = max((c.refusal_decided_ms for c in churns), default=0.0)
-        answered = max((c.refusal_ms for c in churns), default=0.0)
-        length = min(60.0, run.seconds - n * 60)  # the last minute of --minutes 2.5 is half
-        seconds = run.cpu_in(n + 1)
-        saturated = sum(sum(s.cores.values()) >= SATURATED * run.nproc for s in seconds)
-        held = [ms for at, ms in run.loop_held if n * 60 <= at < (n + 1) * 60]
-        rows.append(
-            f"| {n + 1} | {len(lat):,} | {len(lat) / length:.0f} | {percentile(lat, 50):.1f} "
-            f"| {percentile(lat, 99):.1f} | {minute.server_errors} | {minute.other_failures} "
-            f"| {', '.join(f'{mb:.0f}' for mb in rss.values())} "
-            f"| {len(churns)} | {decided:.1f} / {answered:.1f} | {saturated} of {len(seconds)} "
-            f"| {len(held)}, {max(held, default=0.0):.0f} |"
-        )
-    return rows
-
-
-# A loop thread using this much of a core in a second has (nearly) no idle time left: the
-# requests of its connections queue, whatever the other worker has spare.
-LOOP_FULL = 0.9
-
-
-def cpu_table(run: SoakRun) -> list[str]:
-    """Who used the cores, by minute: the mean and the busiest second."""
-    rows = [
-        "| minute | "
-        + " | ".join(f"{group} cores" for group in GROUPS)
-        + " | all, mean / busiest second | fixed work, ms of CPU: median / slowest second "
-        + f"| each worker's event loop, cores | seconds a loop ≥ {LOOP_FULL:g} core |",
-        "| ---: |" + " ---: |" * (len(GROUPS) + 4),
-    ]
-    for n in range(len(run.minutes)):
-        seconds = run.cpu_in(n + 1)
-        if not seconds:
-            continue
-        means = [statistics.mean(s.cores[group] for s in seconds) for group in GROUPS]
-        busiest = max(sum(s.cores.values()) for s in seconds)
-        canary = [s.canary_ms for s in seconds]
-        full = sum(max(s.loops, default=0.0) >= LOOP_FULL for s in seconds)
-        rows.append(
-            f"| {n + 1} | "
-            + " | ".join(f"{mean:.2f}" for mean in means)
-            + f" | {sum(means):.2f} / {busiest:.2f} of {run.nproc} | "
-            + f"{statistics.median(canary):.2f} / {max(canary):.2f} | "
-            + f"{loop_means(seconds)} | {full} |"
-        )
-    return rows
-
-
-def loop_means(seconds: list[Sample]) -> str:
-    """Each worker's event-loop thread, mean cores over `seconds`."""
-    columns = zip(*(s.loops for s in seconds), strict=True)
-    return ", ".join(f"{statistics.mean(column):.2f}" for column in columns) or "-"
-
-
-def operation_table(run: SoakRun) -> list[str]:
-    """Each operation's p50 / p99 by minute: which of them makes the minute's p99."""
-    names = [op.name for op in MIX]
-    rows = [
-        "| minute | " + " | ".join(f"{name} p50 / p99 ms" for name in names) + " |",
-        "| ---: |" + " ---: |" * len(names),
-    ]
-    for n, minute in enumerate(run.minutes):
-        cells = []
-        for name in names:
-            lat = minute.operation_latencies_ms.get(name, [])
-            cells.append(f"{percentile(lat, 50):.1f} / {percentile(lat, 99):.1f}" if lat else "-")
-        rows.append(f"| {n + 1} | " + " | ".join(cells) + " |")
-    return rows
 
 
 def spread(lags: list[float]) -> str:

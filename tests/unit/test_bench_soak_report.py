@@ -10,7 +10,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from cpu_sampler import GROUPS, Sample  # bench/ is not a package: on sys.path
-from soak_report import SoakRun, slow_minutes
+from soak_report import slow_minutes
+from soak_run import SoakRun
 
 
 def _second(at_s: float, canary_ms: float, steal: float = 0.0) -> Sample:
